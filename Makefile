@@ -1,0 +1,114 @@
+# gridmr: GNU Make build, out of tree in build/.
+#   make            library (build/lib), command (build/bin/gridmr), examples
+#   make demo       install missing packages, build, run the demo job on generated data
+#   make check      install missing packages, build, run every test
+#   make bench      benchmarks (bench/), not tests
+#   make install    PREFIX=/usr/local
+#   SANITIZE=address,undefined   sanitizer build;  WERROR=1 (default under CI) adds -Werror
+BUILD    ?= build
+PREFIX   ?= /usr/local
+CC       := mpicc
+SANITIZE ?=
+WERROR   ?= $(if $(CI),1,)
+
+PKGS     := hdf5-openmpi
+CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Wpedantic -fPIC -MMD -MP
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lxxhash -lm
+ifneq ($(WERROR),)
+CFLAGS   += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/apps/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/check_*.c)
+
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCHES  := $(BUILD)/bench/hashcount
+
+LIBA     := $(BUILD)/lib/libgridmr.a
+LIBSO    := $(BUILD)/lib/libgridmr.so
+GRIDMR   := $(BUILD)/bin/gridmr
+
+.PHONY: all deps demo check tests bench install clean
+all: $(LIBA) $(LIBSO) $(GRIDMR) $(EXAMPLES) $(BUILD)/gridmr.pc
+
+deps:
+	@sh scripts/install-deps.sh
+
+# demo and check install first, then build in a second make so that pkg-config and mpicc are
+# looked up after the packages exist.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(BUILD)
+
+check: deps
+	@$(MAKE) --no-print-directory all tests
+	@sh tests/run.sh $(BUILD)
+
+tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate
+
+bench: deps
+	@sh scripts/install-deps.sh gnuplot-nox
+	@$(MAKE) --no-print-directory all $(BENCHES)
+	@sh bench/run-all $(BUILD)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIBSO): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(GRIDMR): $(CLI_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(filter-out $(BUILD)/obj/src/cli/main.o,$(CLI_OBJ)) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
+
+$(BUILD)/obj/tests/%.o: CPPFLAGS += $(shell pkg-config --cflags check 2>/dev/null) -Isrc/cli
+
+# the independent reference of tests/run.sh: plain gcc, none of gridmr's code
+$(BUILD)/tests/ref_aggregate: tests/ref_aggregate.c
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lm
+
+$(BUILD)/bench/hashcount: bench/hashcount.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lxxhash
+
+$(BUILD)/gridmr.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lm\n' '$(PREFIX)' > $@
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/gridmr/*.h $(DESTDIR)$(PREFIX)/include/gridmr/
+	install -m 755 $(GRIDMR) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/gridmr.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

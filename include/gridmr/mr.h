@@ -1,0 +1,167 @@
+/* gridmr/mr.h: the MapReduce API for a user's own job.
+ *
+ * A job is a small ops table (map, optional combine, reduce, output columns) plus options and
+ * input files. gmr_job_run() plans record-aligned splits at headquarters (rank 0), hands them
+ * out on request, maps them, combines per rank, shuffles keys by hash inside each province,
+ * combines again (the province-level reduce), merges the provinces' partials across the whole
+ * communicator by a second hash shuffle, calls reduce once per key on the key's final owner and
+ * writes the result collectively to one HDF5 file. See docs/architecture.md.
+ *
+ * Typical use (examples/letters.c is a complete program):
+ *
+ *     gmr_job job = NULL;
+ *     GMR_CALL(gmr_job_create(MPI_COMM_WORLD, &my_ops, &my_ctx, &job));
+ *     GMR_CALL(gmr_job_set_options(job, &opts));
+ *     GMR_CALL(gmr_job_add_input(job, "data.txt"));
+ *     GMR_CALL(gmr_job_run(job, "out.h5"));
+ *     gmr_job_destroy(&job);
+ */
+#ifndef GRIDMR_MR_H
+#define GRIDMR_MR_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gridmr/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GMR_VERSION_STRING "0.1.0"
+
+/* ---- records given to map ---------------------------------------------------------------- */
+
+/* One input record. For the "lines" reader: a line without its '\n'. For the "csv" reader: a
+ * line without its line terminator (LF or CRLF), already split into fields (RFC 4180 quoting
+ * removed), and the file's header fields. Pointers are valid during the map call only. */
+typedef struct gmr_field {
+    const char *ptr;
+    size_t len;
+} gmr_field;
+
+typedef struct gmr_record {
+    const char *data;          /* the raw record bytes */
+    size_t len;
+    int file_index;            /* index of the input file, in gmr_job_add_input order */
+    const char *file;          /* its path */
+    size_t nfields;            /* csv reader only */
+    const gmr_field *fields;
+    size_t nheader;            /* csv reader only: the file's first line, split */
+    const gmr_field *header;
+} gmr_record;
+
+/* ---- callbacks --------------------------------------------------------------------------- */
+
+typedef struct gmr_emitter gmr_emitter; /* passed to map; valid during the call */
+typedef struct gmr_values gmr_values;   /* passed to reduce; iterates the key's values */
+typedef struct gmr_output gmr_output;   /* passed to reduce; receives output rows */
+
+/* map: called once per record. Emit zero or more key/value pairs with gmr_emit(), or reject
+ * the record with gmr_reject() (it is then counted, written to OUT.h5.rejects with its file and
+ * line, and stops the job under --strict). Return nonzero only for a real failure. */
+typedef gmr_err (*gmr_map_fn)(void *ctx, const gmr_record *rec, gmr_emitter *em);
+
+/* combine: acc = acc (+) val, both value_size bytes. Must be associative and commutative and
+ * bit-exact whatever the order (so results do not depend on the rank count). Optional. */
+typedef void (*gmr_combine_fn)(void *ctx, void *acc, const void *val);
+
+/* reduce: called once per distinct key on the rank that owns the key, with all its values
+ * (one value when the job has a combiner; otherwise every emitted value, ordered by bytes so
+ * the order does not depend on the rank count). Emit output rows with gmr_output_row(). */
+typedef gmr_err (*gmr_reduce_fn)(void *ctx, const void *key, size_t klen, gmr_values *vals,
+                                 gmr_output *out);
+
+/* Output columns: each row holds, per column, `width` 8-byte slots of the column's type. */
+typedef enum gmr_type { GMR_TYPE_U64 = 1, GMR_TYPE_F64 = 2 } gmr_type;
+
+typedef struct gmr_column {
+    const char *name;
+    gmr_type type;
+} gmr_column;
+
+/* How `gridmr dump` orders rows. */
+typedef enum gmr_order {
+    GMR_ORDER_KEY = 0,        /* key ascending by bytes */
+    GMR_ORDER_FIRST_DESC = 1  /* first column descending, then key ascending */
+} gmr_order;
+
+#define GMR_JOB_OPS_VERSION 1
+
+typedef struct gmr_job_ops {
+    int version;              /* GMR_JOB_OPS_VERSION */
+    const char *name;         /* stored in the result's "job" attribute */
+    const char *reader;       /* "lines" or "csv" */
+    size_t value_size;        /* bytes per value; required (> 0) with a combiner, else 0 = any */
+    gmr_map_fn map;
+    gmr_combine_fn combine;   /* NULL: values are grouped and all passed to reduce */
+    gmr_reduce_fn reduce;
+    size_t ncolumns;
+    const gmr_column *columns;
+    gmr_order order;
+} gmr_job_ops;
+
+gmr_err gmr_emit(gmr_emitter *em, const void *key, size_t klen, const void *val, size_t vlen);
+gmr_err gmr_reject(gmr_emitter *em, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Next value of the key: 1 and (*val, *vlen) set, or 0 at the end. */
+int gmr_values_next(gmr_values *vals, const void **val, size_t *vlen);
+/* One output row: `slots` holds one 8-byte slot per column (uint64_t or double). */
+gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void *slots);
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+#define GMR_DEFAULT_SPLIT_SIZE (8u << 20)      /* --split-size */
+#define GMR_DEFAULT_SHUFFLE_BUFFER (64u << 20) /* --shuffle-buffer, bytes sent per rank per round */
+#define GMR_DEFAULT_MAX_KEY 4096u              /* --max-key, longest key in bytes */
+#define GMR_DEFAULT_MAX_RECORD (64u << 20)     /* --max-record, longest record in bytes */
+#define GMR_DEFAULT_POLL_BYTES (256u << 10)    /* HQ serves split requests every this many bytes */
+
+typedef struct gmr_options {
+    int provinces;          /* 0: default, round(sqrt(ranks)) clamped to [1, ranks] */
+    uint64_t split_size;    /* 0: default */
+    uint64_t shuffle_buffer;
+    uint64_t max_key;
+    uint64_t max_record;
+    int strict;             /* stop at the first rejected record (gmr_job_run returns GMR_ERR_DATA) */
+    const char *options_text; /* free text stored in the result's "options" attribute */
+} gmr_options;
+
+/* Fill with defaults (all zero means default). Not collective. */
+void gmr_options_init(gmr_options *opt);
+
+/* ---- the job ----------------------------------------------------------------------------- */
+
+typedef struct gmr_job_s *gmr_job;
+
+/* Collective on comm (duplicates it). ops and ctx must outlive the job. */
+gmr_err gmr_job_create(MPI_Comm comm, const gmr_job_ops *ops, void *ctx, gmr_job *job);
+/* Not collective; must be identical on every rank. */
+gmr_err gmr_job_set_options(gmr_job job, const gmr_options *opt);
+gmr_err gmr_job_add_input(gmr_job job, const char *path);
+/* Collective on the job's communicator. Returns the same code on every rank: a rank whose
+ * error came from another rank gets GMR_ERR_REMOTE; the failing rank's message says why. A
+ * missing or unreadable input fails before any work with GMR_ERR_IO; a rejected record under
+ * strict fails with GMR_ERR_DATA. */
+gmr_err gmr_job_run(gmr_job job, const char *output_path);
+
+/* Figures of the last run, identical on every rank. */
+typedef struct gmr_summary {
+    int ranks, provinces;
+    uint64_t splits, input_bytes, records, rejected, keys, shuffle_bytes;
+    double t_plan, t_map, t_shuffle, t_reduce, t_write, t_total; /* max over ranks, seconds */
+    char first_reject[512]; /* "file:line: reason" of the first rejected record (by file, line) */
+} gmr_summary;
+gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s);
+
+/* Accepts NULL; sets *job to NULL. Not collective (frees the duplicated communicator). */
+void gmr_job_destroy(gmr_job *job);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,155 @@
+/* main.c: the `gridmr` command. Parses options, runs a built-in job on MPI_COMM_WORLD and
+ * prints the summary on rank 0; `dump` and `gen` run without MPI. This is the only place that
+ * decides exit statuses: 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR). */
+#define _XOPEN_SOURCE 700
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "gridmr/apps.h"
+#include "gridmr/log.h"
+#include "gridmr/mr.h"
+#include "opts.h"
+
+#define EXIT_USAGE 2
+#define EXIT_DATAERR 65
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gridmr COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  wordcount --input FILE... --output OUT.h5     count words (runs under mpirun/srun)\n"
+            "  aggregate --input FILE... --key COL[,COL...] --value COL[,COL...] --output OUT.h5\n"
+            "                                                group-by count/sum/min/max over CSV\n"
+            "  dump OUT.h5 [--top N]                         print a result as text\n"
+            "  gen --kind text|meter --size SIZE --seed S --out FILE   make test data\n"
+            "\n"
+            "job options (sizes take K, M or G suffixes):\n"
+            "  --provinces P        provinces (default round(sqrt(ranks)))\n"
+            "  --split-size SIZE    input split size (default 8M)\n"
+            "  --shuffle-buffer SIZE  bytes a rank sends per shuffle round (default 64M)\n"
+            "  --max-key SIZE       longest key; longer ones are rejected (default 4096)\n"
+            "  --max-record SIZE    longest record (line); longer ones are rejected (default 64M)\n"
+            "  --strict             stop at the first rejected record (exit 65)\n"
+            "  --quiet              print nothing but errors\n"
+            "\n"
+            "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n");
+}
+
+/* First line of the recorded error (the traceback follows at debug level). */
+static void report_error(const char *what, int quiet_rank)
+{
+    const char *msg = gmr_err_message();
+    size_t n = strcspn(msg, "\n");
+    if (gmr_err_is_remote() || quiet_rank) return; /* the failing rank reports it */
+    if (gmr_log_get_level() >= GMR_LOG_DEBUG)
+        fprintf(stderr, "gridmr %s: %s\n", what, msg);
+    else
+        fprintf(stderr, "gridmr %s: %.*s\n", what, (int)n, msg);
+}
+
+static int exit_status(gmr_err e)
+{
+    if (e == GMR_OK) return 0;
+    if (e == GMR_ERR_DATA) return EXIT_DATAERR;
+    if (e == GMR_ERR_ARG) return EXIT_USAGE;
+    return 1;
+}
+
+static void print_summary(const char *cmd, const gmr_summary *s, const char *output)
+{
+    double mb = (double)s->input_bytes / 1e6, t = s->t_total > 0 ? s->t_total : 1e-9;
+    double ts = s->t_shuffle > 0 ? s->t_shuffle : 1e-9;
+    printf("gridmr %s: %d ranks, %d provinces, %llu splits\n", cmd, s->ranks, s->provinces,
+           (unsigned long long)s->splits);
+    printf("  input      %.1f MB, %llu records, %llu rejected\n", mb, (unsigned long long)s->records,
+           (unsigned long long)s->rejected);
+    if (s->rejected) printf("  first bad  %s\n", s->first_reject);
+    printf("  keys       %llu\n", (unsigned long long)s->keys);
+    printf("  time (s)   plan %.3f  map %.3f  shuffle %.3f  reduce %.3f  write %.3f  total %.3f\n", s->t_plan,
+           s->t_map, s->t_shuffle, s->t_reduce, s->t_write, s->t_total);
+    printf("  throughput %.1f MB/s; shuffled %.1f MB at %.1f Mbit/s\n", mb / t, (double)s->shuffle_bytes / 1e6,
+           (double)s->shuffle_bytes * 8 / 1e6 / ts);
+    printf("  result     %s\n", output);
+    if (s->rejected) printf("  rejects    %s.rejects\n", output);
+}
+
+static int run_job(int argc, char **argv)
+{
+    gmr_err err = GMR_OK;
+    gmr__cli_opts o;
+    gmr_job job = NULL;
+    gmr_aggregate *agg = NULL;
+    const gmr_job_ops *ops = NULL;
+    gmr_summary sum;
+    int rank = 0, status = 0;
+    const char *cmd = argv[0];
+
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank != 0) gmr_log_set_rank(rank);
+    status = gmr__cli_parse(argc, argv, &o);
+    if (status) {
+        if (rank == 0) {
+            fprintf(stderr, "gridmr %s: %s\n", cmd, o.error);
+            fprintf(stderr, "run `gridmr --help` for the options\n");
+        }
+        return EXIT_USAGE;
+    }
+    if (strcmp(cmd, "wordcount") == 0) {
+        ops = &gmr_wordcount_ops;
+    } else {
+        err = gmr_aggregate_create(o.key, o.value, &agg, &ops);
+    }
+    if (!err) err = gmr_job_create(MPI_COMM_WORLD, ops, agg, &job);
+    if (!err) err = gmr_job_set_options(job, &o.job);
+    for (int i = 0; !err && i < o.ninputs; i++) err = gmr_job_add_input(job, o.inputs[i]);
+    /* errors so far are the same on every rank: rank 0 reports them */
+    if (err) {
+        report_error(cmd, rank != 0);
+        goto out;
+    }
+    err = gmr_job_run(job, o.output);
+    if (!err) err = gmr_job_get_summary(job, &sum);
+    if (!err && rank == 0 && !o.quiet) print_summary(cmd, &sum, o.output);
+    if (!err && rank == 0 && o.quiet && sum.rejected)
+        fprintf(stderr, "gridmr %s: %llu rejected records, see %s.rejects\n", cmd, (unsigned long long)sum.rejected,
+                o.output);
+    if (err) report_error(cmd, 0);
+out:
+    gmr_job_destroy(&job);
+    gmr_aggregate_destroy(&agg);
+    gmr__cli_free(&o);
+    return exit_status(err);
+}
+
+int main(int argc, char **argv)
+{
+    int status;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("gridmr %s\n", GMR_VERSION_STRING);
+        return 0;
+    }
+    if (strcmp(argv[1], "dump") == 0) return gmr__cli_dump(argc - 1, argv + 1);
+    if (strcmp(argv[1], "gen") == 0) return gmr_cli_gen(argc - 1, argv + 1);
+    if (strcmp(argv[1], "wordcount") != 0 && strcmp(argv[1], "aggregate") != 0) {
+        fprintf(stderr, "gridmr: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+        fprintf(stderr, "gridmr: MPI_Init failed\n");
+        return 1;
+    }
+    status = run_job(argc - 1, argv + 1);
+    /* every rank returns the same status (errors are agreed), so a plain finalize is safe */
+    MPI_Finalize();
+    return status;
+}

@@ -1,0 +1,89 @@
+/* opts.c: parsing of the job commands' options. Every tunable has one default, in
+ * gridmr/mr.h (GMR_DEFAULT_*), shown by `gridmr --help`. */
+#include "opts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gmr__parse_size(const char *text, uint64_t *bytes)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mul = 1;
+    if (!text || !*text || *text == '-') return -1;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno || end == text) return -1;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': mul = UINT64_C(1) << 10; break;
+        case 'm': case 'M': mul = UINT64_C(1) << 20; break;
+        case 'g': case 'G': mul = UINT64_C(1) << 30; break;
+        default: return -1;
+        }
+        end++;
+        if (*end == 'i' || *end == 'I') end++;
+        if (*end == 'b' || *end == 'B') end++;
+        if (*end) return -1;
+    }
+    if (v > UINT64_MAX / mul) return -1;
+    *bytes = (uint64_t)v * mul;
+    return 0;
+}
+
+void gmr__cli_free(gmr__cli_opts *o) { free(o->inputs); o->inputs = NULL; }
+
+static int fail(gmr__cli_opts *o, const char *fmt, const char *arg)
+{
+    snprintf(o->error, sizeof o->error, fmt, arg);
+    return 1;
+}
+
+int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
+{
+    int aggregate = strcmp(argv[0], "aggregate") == 0;
+    memset(o, 0, sizeof *o);
+    gmr_options_init(&o->job);
+    o->inputs = calloc((size_t)argc + 1, sizeof *o->inputs);
+    if (!o->inputs) return fail(o, "%s", "out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        uint64_t *size = NULL;
+        size_t tl = strlen(o->text);
+        if (strncmp(a, "--", 2) == 0 && strcmp(a, "--input") != 0 && strcmp(a, "--output") != 0)
+            snprintf(o->text + tl, sizeof o->text - tl, "%s%s%s%s", tl ? " " : "", a,
+                     (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? " " : "",
+                     (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? argv[i + 1] : "");
+        if (strcmp(a, "--input") == 0) {
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) o->inputs[o->ninputs++] = argv[++i];
+            continue;
+        }
+        if (strcmp(a, "--strict") == 0) { o->job.strict = 1; continue; }
+        if (strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
+        if (i + 1 >= argc) return fail(o, "%s needs a value", a);
+        if (strcmp(a, "--output") == 0) { o->output = argv[++i]; continue; }
+        if (aggregate && strcmp(a, "--key") == 0) { o->key = argv[++i]; continue; }
+        if (aggregate && strcmp(a, "--value") == 0) { o->value = argv[++i]; continue; }
+        if (strcmp(a, "--provinces") == 0) {
+            char *end;
+            long p = strtol(argv[++i], &end, 10);
+            if (*end || p < 1 || p > 1 << 20) return fail(o, "--provinces: '%s' is not a positive number", argv[i]);
+            o->job.provinces = (int)p;
+            continue;
+        }
+        if (strcmp(a, "--split-size") == 0) size = &o->job.split_size;
+        else if (strcmp(a, "--shuffle-buffer") == 0) size = &o->job.shuffle_buffer;
+        else if (strcmp(a, "--max-key") == 0) size = &o->job.max_key;
+        else if (strcmp(a, "--max-record") == 0) size = &o->job.max_record;
+        else return fail(o, "unknown option '%s'", a);
+        if (gmr__parse_size(argv[++i], size) || *size == 0)
+            return fail(o, "'%s' is not a size (a positive number with an optional K, M or G)", argv[i]);
+    }
+    if (o->ninputs == 0) return fail(o, "%s", "--input needs at least one file");
+    if (!o->output) return fail(o, "%s", "--output OUT.h5 is required");
+    if (aggregate && (!o->key || !o->value)) return fail(o, "%s", "aggregate needs --key and --value");
+    o->job.options_text = o->text;
+    return 0;
+}

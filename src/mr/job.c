@@ -1,0 +1,696 @@
+/* job.c: one MapReduce job from plan to result file.
+ *
+ *   plan (HQ)  ->  map + combine (all ranks, splits on demand)
+ *              ->  shuffle inside each province, combine (the provinces' reduce)
+ *              ->  shuffle across provinces, combine (the merge; skipped with one province)
+ *              ->  reduce on each key's final owner  ->  collective HDF5 write
+ *
+ * Every phase ends with an agreement on its status (gmr__agree), so an error on one rank stops
+ * all of them at the same point and nobody waits in a collective. Rejected records are kept as
+ * (split, record index, reason) while mapping, because a rank does not know how many lines came
+ * before its split; once every split's record count is known (one Allreduce of an array of
+ * nsplits integers) they become file:line and HQ writes them, sorted, to OUT.h5.rejects.
+ * Under --strict the first rejection stops the job; its line number is found by counting the
+ * lines before the split, which costs one read of that prefix on the error path only. */
+#define _XOPEN_SOURCE 700
+#include "job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../io/io.h"
+#include "../sched/sched.h"
+#include "../topo/topo.h"
+#include "gridmr/log.h"
+#include "kvtable.h"
+#include "shuffle.h"
+
+#define MAP_WINDOW (1u << 20) /* read window: also how often HQ answers split requests */
+
+struct gmr_job_s {
+    MPI_Comm comm;
+    const gmr_job_ops *ops;
+    void *ctx;
+    gmr_options opt;
+    char **inputs;
+    int ninputs;
+    gmr_summary summary;
+};
+
+typedef struct header {
+    int loaded;
+    gmr__buf line;
+    gmr__reader_state st;
+    size_t nfields;
+} header;
+
+typedef struct map_state map_state;
+
+struct gmr_emitter {
+    map_state *ms;
+    uint64_t split;       /* current split */
+    uint64_t rec;         /* record index inside the split */
+    int rejected;         /* the current record was rejected */
+};
+
+struct map_state {
+    gmr_job job;
+    gmr__topo *topo;
+    gmr__plan *plan;
+    gmr__sched *sched;
+    const gmr__reader_ops *reader;
+    gmr__reader_state rst;
+    gmr__kvt *table;
+    int *fds;
+    header *headers;
+    gmr__buf buf;
+    gmr_emitter em;
+    gmr_record rec;
+    uint64_t *split_records;   /* per split: records (lines) it holds; filled by its mapper */
+    gmr__buf rejects;          /* [u64 split][u64 rec][u32 len][reason] ... */
+    uint64_t records, rejected, bytes;
+};
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+void gmr_options_init(gmr_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->split_size = GMR_DEFAULT_SPLIT_SIZE;
+    opt->shuffle_buffer = GMR_DEFAULT_SHUFFLE_BUFFER;
+    opt->max_key = GMR_DEFAULT_MAX_KEY;
+    opt->max_record = GMR_DEFAULT_MAX_RECORD;
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+gmr_err gmr_job_create(MPI_Comm comm, const gmr_job_ops *ops, void *ctx, gmr_job *jobp)
+{
+    gmr_err err = GMR_OK;
+    gmr_job job = NULL;
+    *jobp = NULL;
+    GMR_CHECK(ops && ops->version == GMR_JOB_OPS_VERSION, GMR_ERR_ARG, "job ops version %d, expected %d",
+              ops ? ops->version : -1, GMR_JOB_OPS_VERSION);
+    GMR_CHECK(ops->map && ops->reduce && gmr__reader_find(ops->reader), GMR_ERR_ARG,
+              "job '%s' needs map, reduce and a known reader (\"lines\" or \"csv\")", ops->name);
+    GMR_CHECK(!ops->combine || ops->value_size > 0, GMR_ERR_ARG, "job '%s': a combiner needs value_size > 0",
+              ops->name);
+    GMR_CHECK(ops->ncolumns > 0 && ops->columns, GMR_ERR_ARG, "job '%s' declares no output column", ops->name);
+    job = calloc(1, sizeof *job);
+    GMR_CHECK(job, GMR_ERR_NOMEM, "cannot allocate a job");
+    job->comm = MPI_COMM_NULL;
+    GMR_CALL_MPI(MPI_Comm_dup(comm, &job->comm));
+    GMR_CALL_MPI(MPI_Comm_set_errhandler(job->comm, MPI_ERRORS_RETURN));
+    job->ops = ops;
+    job->ctx = ctx;
+    gmr_options_init(&job->opt);
+    *jobp = job;
+    job = NULL;
+out:
+    gmr_job_destroy(&job);
+    return err;
+}
+
+void gmr_job_destroy(gmr_job *jobp)
+{
+    gmr_job job;
+    if (!jobp || !*jobp) return;
+    job = *jobp;
+    for (int i = 0; i < job->ninputs; i++) free(job->inputs[i]);
+    free(job->inputs);
+    if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
+    free(job);
+    *jobp = NULL;
+}
+
+gmr_err gmr_job_set_options(gmr_job job, const gmr_options *opt)
+{
+    gmr_err err = GMR_OK;
+    gmr_options o = *opt;
+    if (!o.split_size) o.split_size = GMR_DEFAULT_SPLIT_SIZE;
+    if (!o.shuffle_buffer) o.shuffle_buffer = GMR_DEFAULT_SHUFFLE_BUFFER;
+    if (!o.max_key) o.max_key = GMR_DEFAULT_MAX_KEY;
+    if (!o.max_record) o.max_record = GMR_DEFAULT_MAX_RECORD;
+    GMR_CHECK(o.shuffle_buffer <= (UINT64_C(1) << 30), GMR_ERR_ARG, "--shuffle-buffer must be at most 1G");
+    GMR_CHECK(o.max_key <= (UINT64_C(1) << 20), GMR_ERR_ARG, "--max-key must be at most 1M");
+    GMR_CHECK(o.max_record >= 64 && o.max_record <= (UINT64_C(1) << 30), GMR_ERR_ARG,
+              "--max-record must be between 64 and 1G");
+    GMR_CHECK(o.provinces >= 0, GMR_ERR_ARG, "--provinces must be positive");
+    job->opt = o;
+out:
+    return err;
+}
+
+gmr_err gmr_job_add_input(gmr_job job, const char *path)
+{
+    gmr_err err = GMR_OK;
+    char **p = realloc(job->inputs, ((size_t)job->ninputs + 1) * sizeof *p);
+    GMR_CHECK(p, GMR_ERR_NOMEM, "cannot add an input");
+    job->inputs = p;
+    job->inputs[job->ninputs] = strdup(path);
+    GMR_CHECK(job->inputs[job->ninputs], GMR_ERR_NOMEM, "cannot add an input");
+    job->ninputs++;
+out:
+    return err;
+}
+
+gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s)
+{
+    *s = job->summary;
+    return GMR_OK;
+}
+
+/* ---- map --------------------------------------------------------------------------------- */
+
+/* Lines of `path` before `off` (error path only: reads the prefix once). */
+static uint64_t lines_before(int fd, uint64_t off)
+{
+    char win[65536];
+    uint64_t pos = 0, n = 0;
+    while (pos < off) {
+        size_t want = off - pos < sizeof win ? (size_t)(off - pos) : sizeof win, got = 0;
+        if (gmr__pread_full(fd, "", win, want, pos, &got) || got == 0) break;
+        for (size_t i = 0; i < got; i++) n += win[i] == '\n';
+        pos += got;
+    }
+    return n;
+}
+
+static gmr_err reject_record(gmr_emitter *em, const char *reason)
+{
+    gmr_err err = GMR_OK;
+    map_state *ms = em->ms;
+    uint64_t hdr[2] = {em->split, em->rec};
+    uint32_t len = (uint32_t)strlen(reason);
+    if (em->rejected) return GMR_OK; /* a record counts once */
+    em->rejected = 1;
+    ms->rejected++;
+    if (ms->job->opt.strict) {
+        const gmr__split *s = &ms->plan->splits[em->split];
+        uint64_t line = 1 + lines_before(ms->fds[s->file], s->off) + em->rec;
+        GMR_FAIL(GMR_ERR_DATA, "%s:%llu: %s", ms->plan->paths[s->file], (unsigned long long)line, reason);
+    }
+    GMR_CALL(gmr__buf_reserve(&ms->rejects, ms->rejects.len + sizeof hdr + sizeof len + len));
+    memcpy(ms->rejects.data + ms->rejects.len, hdr, sizeof hdr);
+    memcpy(ms->rejects.data + ms->rejects.len + sizeof hdr, &len, sizeof len);
+    memcpy(ms->rejects.data + ms->rejects.len + sizeof hdr + sizeof len, reason, len);
+    ms->rejects.len += sizeof hdr + sizeof len + len;
+out:
+    return err;
+}
+
+gmr_err gmr_reject(gmr_emitter *em, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    return reject_record(em, reason);
+}
+
+gmr_err gmr_emit(gmr_emitter *em, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    map_state *ms = em->ms;
+    if (klen > ms->job->opt.max_key)
+        return gmr_reject(em, "key of %zu bytes is longer than --max-key %llu", klen,
+                          (unsigned long long)ms->job->opt.max_key);
+    if (vlen > UINT32_MAX) return GMR_ERROR(GMR_ERR_ARG, "value of %zu bytes is too large", vlen);
+    return gmr__kvt_insert(ms->table, gmr__hash(key, klen), key, (uint32_t)klen, val, (uint32_t)vlen);
+}
+
+static gmr_err load_header(map_state *ms, int f)
+{
+    gmr_err err = GMR_OK;
+    header *h = &ms->headers[f];
+    uint64_t end = 0;
+    size_t got = 0;
+    const char *why = NULL;
+    if (h->loaded) return GMR_OK;
+    if (ms->plan->sizes[f]) GMR_CALL(gmr__split_align(ms->fds[f], ms->plan->paths[f], ms->plan->sizes[f], 1, &end));
+    GMR_CHECK(end <= ms->job->opt.max_record, GMR_ERR_DATA, "%s:1: header line longer than --max-record",
+              ms->plan->paths[f]);
+    GMR_CALL(gmr__buf_reserve(&h->line, (size_t)end + 1));
+    GMR_CALL(gmr__pread_full(ms->fds[f], ms->plan->paths[f], h->line.data, (size_t)end, 0, &got));
+    while (got && (h->line.data[got - 1] == '\n')) got--;
+    h->line.len = got;
+    GMR_CHECK(gmr__csv_split(h->line.data, h->line.len, &h->st.fields, &h->st.scratch, &h->nfields, &why) == 0,
+              GMR_ERR_DATA, "%s:1: bad header: %s", ms->plan->paths[f], why);
+    h->loaded = 1;
+out:
+    return err;
+}
+
+static gmr_err map_line(void *vms, const char *line, size_t len, int overlong)
+{
+    gmr_err err = GMR_OK;
+    map_state *ms = vms;
+    gmr_emitter *em = &ms->em;
+    const char *why = NULL;
+    uint64_t idx = em->rec;
+    em->rejected = 0;
+    if (overlong) {
+        GMR_CALL(gmr_reject(em, "record longer than --max-record %llu bytes",
+                            (unsigned long long)ms->job->opt.max_record));
+    } else if (ms->reader->has_header && ms->plan->splits[em->split].off == 0 && idx == 0) {
+        /* the header line, parsed by load_header */
+    } else if (ms->reader->has_header && (len == 0 || (len == 1 && line[0] == '\r'))) {
+        /* a blank line in a table: not a record */
+    } else {
+        ms->records++;
+        if (ms->reader->parse(&ms->rst, line, len, &ms->rec, &why)) {
+            GMR_CALL(gmr_reject(em, "%s", why));
+        } else {
+            GMR_CALL(ms->job->ops->map(ms->job->ctx, &ms->rec, em));
+        }
+    }
+    em->rec++;
+out:
+    return err;
+}
+
+static gmr_err poll_hq(void *vms)
+{
+    map_state *ms = vms;
+    return gmr__sched_poll(ms->sched);
+}
+
+static gmr_err map_split(void *vms, uint64_t split)
+{
+    gmr_err err = GMR_OK;
+    map_state *ms = vms;
+    const gmr__split *s = &ms->plan->splits[split];
+    int f = (int)s->file;
+    uint64_t nrec = 0;
+    size_t window = MAP_WINDOW;
+
+    if (ms->fds[f] < 0) {
+        ms->fds[f] = open(ms->plan->paths[f], O_RDONLY);
+        GMR_CHECK(ms->fds[f] >= 0, GMR_ERR_IO, "%s: %s", ms->plan->paths[f], strerror(errno));
+    }
+    if (ms->reader->has_header) GMR_CALL(load_header(ms, f));
+    ms->rec.file_index = f;
+    ms->rec.file = ms->plan->paths[f];
+    ms->rec.nheader = ms->headers[f].nfields;
+    ms->rec.header = (const gmr_field *)(const void *)ms->headers[f].st.fields.data;
+    ms->em.split = split;
+    ms->em.rec = 0;
+    if (window > ms->job->opt.max_record + 1) window = (size_t)ms->job->opt.max_record + 1;
+    GMR_CALL(gmr__split_scan(ms->fds[f], ms->plan->paths[f], s->off, s->len, window, ms->job->opt.max_record,
+                             &ms->buf, map_line, ms, poll_hq, ms, &nrec));
+    ms->split_records[split] = nrec;
+    ms->bytes += s->len;
+out:
+    return err;
+}
+
+static void map_state_free(map_state *ms)
+{
+    if (ms->fds)
+        for (int f = 0; f < ms->plan->nfiles; f++)
+            if (ms->fds[f] >= 0) close(ms->fds[f]);
+    free(ms->fds);
+    if (ms->headers)
+        for (int f = 0; f < ms->plan->nfiles; f++) {
+            gmr__buf_free(&ms->headers[f].line);
+            gmr__reader_state_free(&ms->headers[f].st);
+        }
+    free(ms->headers);
+    gmr__reader_state_free(&ms->rst);
+    gmr__buf_free(&ms->buf);
+    gmr__buf_free(&ms->rejects);
+    free(ms->split_records);
+    gmr__kvt_destroy(&ms->table);
+}
+
+/* ---- rejects ----------------------------------------------------------------------------- */
+
+typedef struct reject_line {
+    int64_t file;
+    uint64_t line;
+    const char *reason;
+    uint32_t len;
+} reject_line;
+
+static int reject_cmp(const void *a, const void *b)
+{
+    const reject_line *x = a, *y = b;
+    if (x->file != y->file) return x->file < y->file ? -1 : 1;
+    if (x->line != y->line) return x->line < y->line ? -1 : 1;
+    return 0;
+}
+
+/* Collective on comm. Turns (split, record) into file:line, gathers at HQ, writes
+ * OUT.h5.rejects sorted by file and line (or removes a stale one when there is none). */
+static gmr_err write_rejects(map_state *ms, const char *output_path)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    MPI_Comm comm = ms->topo->world;
+    gmr__plan *plan = ms->plan;
+    uint64_t *first_line = NULL, n = 0, at = 0;
+    reject_line *lines = NULL;
+    int *counts = NULL, *displs = NULL, mylen, size = ms->topo->size;
+    char *all = NULL, *path = NULL;
+    FILE *fp = NULL;
+    gmr__buf mine = {0};
+
+    /* line number of each split's first record */
+    first_line = calloc(plan->nsplits + 1, sizeof *first_line);
+    GMR_CHECK(first_line, GMR_ERR_NOMEM, "cannot allocate line table");
+    if (plan->nsplits)
+        GMR_CALL_MPI(MPI_Allreduce(ms->split_records, first_line, (int)plan->nsplits, MPI_UINT64_T, MPI_SUM, comm));
+    {
+        uint64_t run = 1;
+        int64_t file = -1;
+        for (uint64_t s = 0; s < plan->nsplits; s++) {
+            uint64_t c = first_line[s];
+            if (plan->splits[s].file != file) run = 1, file = plan->splits[s].file;
+            first_line[s] = run;
+            run += c;
+        }
+    }
+    /* re-encode this rank's rejects as [i64 file][u64 line][u32 len][reason] */
+    for (at = 0; at < ms->rejects.len;) {
+        uint64_t hdr[2], rec[2];
+        uint32_t len;
+        memcpy(hdr, ms->rejects.data + at, sizeof hdr);
+        memcpy(&len, ms->rejects.data + at + sizeof hdr, sizeof len);
+        rec[0] = (uint64_t)plan->splits[hdr[0]].file;
+        rec[1] = first_line[hdr[0]] + hdr[1];
+        GMR_CALL(gmr__buf_reserve(&mine, mine.len + sizeof rec + sizeof len + len));
+        memcpy(mine.data + mine.len, rec, sizeof rec);
+        memcpy(mine.data + mine.len + sizeof rec, &len, sizeof len);
+        memcpy(mine.data + mine.len + sizeof rec + sizeof len, ms->rejects.data + at + sizeof hdr + sizeof len, len);
+        mine.len += sizeof rec + sizeof len + len;
+        at += sizeof hdr + sizeof len + len;
+    }
+    GMR_CHECK(mine.len < (1u << 30), GMR_ERR_ARG, "too many rejected records to report");
+    mylen = (int)mine.len;
+    counts = calloc((size_t)size, sizeof *counts);
+    displs = calloc((size_t)size, sizeof *displs);
+    GMR_CHECK(counts && displs, GMR_ERR_NOMEM, "cannot allocate reject counts");
+    GMR_CALL_MPI(MPI_Gather(&mylen, 1, MPI_INT, counts, 1, MPI_INT, GMR_HQ, comm));
+    if (ms->topo->rank == GMR_HQ) {
+        uint64_t total = 0;
+        for (int r = 0; r < size; r++) {
+            displs[r] = (int)total;
+            total += (uint64_t)counts[r];
+        }
+        if (total >= (1u << 31)) local = GMR_ERROR(GMR_ERR_ARG, "too many rejected records to report");
+        all = malloc(total + 1);
+        if (!all && !local) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot gather rejected records");
+        if (local) memset(counts, 0, (size_t)size * sizeof *counts), memset(displs, 0, (size_t)size * sizeof *displs);
+        at = local ? 0 : total;
+    }
+    GMR_CALL_MPI(MPI_Gatherv(mine.data, mylen, MPI_BYTE, all, counts, displs, MPI_BYTE, GMR_HQ, comm));
+    if (ms->topo->rank == GMR_HQ && !local) {
+        uint64_t total = at, cap = 0;
+        for (at = 0; at < total;) {
+            uint64_t rec[2];
+            uint32_t len;
+            memcpy(rec, all + at, sizeof rec);
+            memcpy(&len, all + at + sizeof rec, sizeof len);
+            if (n == cap) {
+                reject_line *p = realloc(lines, (cap = cap ? 2 * cap : 64) * sizeof *lines);
+                if (!p) {
+                    local = GMR_ERROR(GMR_ERR_NOMEM, "cannot sort rejected records");
+                    break;
+                }
+                lines = p;
+            }
+            lines[n].file = (int64_t)rec[0];
+            lines[n].line = rec[1];
+            lines[n].len = len;
+            lines[n].reason = all + at + sizeof rec + sizeof len;
+            n++;
+            at += sizeof rec + sizeof len + len;
+        }
+        if (!local) qsort(lines, n, sizeof *lines, reject_cmp);
+        path = malloc(strlen(output_path) + 16);
+        if (!path && !local) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+        if (!local) {
+            sprintf(path, "%s.rejects", output_path);
+            if (n == 0) {
+                if (unlink(path) != 0 && errno != ENOENT)
+                    local = GMR_ERROR(GMR_ERR_IO, "%s: %s", path, strerror(errno));
+            } else if (!(fp = fopen(path, "w"))) {
+                local = GMR_ERROR(GMR_ERR_IO, "%s: %s", path, strerror(errno));
+            } else {
+                for (uint64_t i = 0; i < n; i++)
+                    fprintf(fp, "%s:%llu: %.*s\n", plan->paths[lines[i].file], (unsigned long long)lines[i].line,
+                            (int)lines[i].len, lines[i].reason);
+                if (fclose(fp) != 0) local = GMR_ERROR(GMR_ERR_IO, "%s: %s", path, strerror(errno));
+                fp = NULL;
+            }
+        }
+        if (!local && n)
+            snprintf(ms->job->summary.first_reject, sizeof ms->job->summary.first_reject, "%s:%llu: %.*s",
+                     plan->paths[lines[0].file], (unsigned long long)lines[0].line, (int)lines[0].len,
+                     lines[0].reason);
+    }
+    GMR_CALL(gmr__agree(comm, local));
+    GMR_CALL_MPI(MPI_Bcast(ms->job->summary.first_reject, sizeof ms->job->summary.first_reject, MPI_CHAR, GMR_HQ,
+                           comm));
+out:
+    if (fp) fclose(fp);
+    free(path);
+    free(all);
+    free(lines);
+    free(displs);
+    free(counts);
+    gmr__buf_free(&mine);
+    free(first_line);
+    return err;
+}
+
+/* ---- reduce ------------------------------------------------------------------------------ */
+
+typedef struct value_ref {
+    const void *ptr;
+    uint32_t len;
+} value_ref;
+
+struct gmr_values {
+    value_ref *v;
+    uint64_t n, next;
+};
+
+int gmr_values_next(gmr_values *vals, const void **val, size_t *vlen)
+{
+    if (vals->next >= vals->n) return 0;
+    *val = vals->v[vals->next].ptr;
+    *vlen = vals->v[vals->next].len;
+    vals->next++;
+    return 1;
+}
+
+static int value_cmp(const void *a, const void *b)
+{
+    const value_ref *x = a, *y = b;
+    uint32_t m = x->len < y->len ? x->len : y->len;
+    int c = m ? memcmp(x->ptr, y->ptr, m) : 0;
+    if (c) return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+gmr_err gmr_output_row(gmr_output *o, const void *key, size_t klen, const void *slots)
+{
+    gmr_err err = GMR_OK;
+    if (o->n + 1 >= o->cap) {
+        uint64_t cap = o->cap ? 2 * o->cap : 1024;
+        uint64_t *k = realloc(o->koff, (cap + 1) * sizeof *k);
+        GMR_CHECK(k, GMR_ERR_NOMEM, "cannot grow the output");
+        o->koff = k;
+        k = realloc(o->slots, cap * o->ncolumns * sizeof *k);
+        GMR_CHECK(k, GMR_ERR_NOMEM, "cannot grow the output");
+        o->slots = k;
+        o->cap = cap;
+    }
+    if (o->keys_len + klen > o->keys_cap) {
+        uint64_t cap = o->keys_cap ? o->keys_cap : 4096;
+        char *p;
+        while (cap < o->keys_len + klen) cap *= 2;
+        p = realloc(o->keys, cap);
+        GMR_CHECK(p, GMR_ERR_NOMEM, "cannot grow the output");
+        o->keys = p;
+        o->keys_cap = cap;
+    }
+    if (klen) memcpy(o->keys + o->keys_len, key, klen);
+    o->koff[o->n] = o->keys_len;
+    o->keys_len += klen;
+    o->koff[o->n + 1] = o->keys_len;
+    memcpy(o->slots + o->n * o->ncolumns, slots, o->ncolumns * sizeof *o->slots);
+    o->n++;
+out:
+    return err;
+}
+
+void gmr__output_free(struct gmr_output *o)
+{
+    free(o->keys);
+    free(o->koff);
+    free(o->slots);
+    memset(o, 0, sizeof *o);
+}
+
+static gmr_err reduce_all(gmr_job job, const gmr__kvt *t, gmr_output *out)
+{
+    gmr_err err = GMR_OK;
+    gmr_values vals = {NULL, 0, 0};
+    uint64_t vcap = 0;
+    for (uint64_t i = 0; i < t->n; i++) {
+        vals.next = 0;
+        if (t->value_size) {
+            value_ref one = {gmr__kvt_value(t, i), (uint32_t)t->value_size};
+            gmr_values single = {&one, 1, 0};
+            GMR_CALL(job->ops->reduce(job->ctx, gmr__kvt_key(t, i), gmr__kvt_entry(t, i)->klen, &single, out));
+            continue;
+        }
+        if (gmr__kvt_entry(t, i)->nvals > vcap) {
+            value_ref *p = realloc(vals.v, gmr__kvt_entry(t, i)->nvals * sizeof *p);
+            GMR_CHECK(p, GMR_ERR_NOMEM, "cannot gather %u values", gmr__kvt_entry(t, i)->nvals);
+            vals.v = p;
+            vcap = gmr__kvt_entry(t, i)->nvals;
+        }
+        {
+            uint64_t cursor = 0;
+            const void *v;
+            uint32_t len;
+            vals.n = 0;
+            while (gmr__kvt_next_value(t, i, &cursor, &v, &len)) {
+                vals.v[vals.n].ptr = v;
+                vals.v[vals.n].len = len;
+                vals.n++;
+            }
+        }
+        qsort(vals.v, vals.n, sizeof *vals.v, value_cmp);
+        GMR_CALL(job->ops->reduce(job->ctx, gmr__kvt_key(t, i), gmr__kvt_entry(t, i)->klen, &vals, out));
+    }
+out:
+    free(vals.v);
+    return err;
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+static double now(void) { return MPI_Wtime(); }
+
+gmr_err gmr_job_run(gmr_job job, const char *output_path)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    map_state ms;
+    gmr__topo *topo = NULL;
+    gmr__plan *plan = NULL;
+    gmr__kvt *prov = NULL, *global = NULL;
+    gmr_output out;
+    gmr_summary *sum = &job->summary;
+    double t0 = now(), t1, tphase[5] = {0};
+    uint64_t counts[5], totals[5], sent1 = 0, sent2 = 0, rounds = 0;
+    gmr__result_meta meta;
+
+    memset(&ms, 0, sizeof ms);
+    memset(&out, 0, sizeof out);
+    memset(sum, 0, sizeof *sum);
+    out.ncolumns = job->ops->ncolumns;
+
+    GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
+    gmr_log_set_rank(topo->rank);
+    GMR_CALL(gmr__plan_create(topo, job->ninputs, job->inputs, job->opt.split_size, &plan));
+    t1 = now();
+    tphase[0] = t1 - t0;
+
+    /* map + combine */
+    ms.job = job;
+    ms.topo = topo;
+    ms.plan = plan;
+    ms.reader = gmr__reader_find(job->ops->reader);
+    ms.em.ms = &ms;
+    ms.fds = malloc(((size_t)plan->nfiles + 1) * sizeof *ms.fds);
+    ms.headers = calloc((size_t)plan->nfiles + 1, sizeof *ms.headers);
+    ms.split_records = calloc(plan->nsplits + 1, sizeof *ms.split_records);
+    if (!ms.fds || !ms.headers || !ms.split_records) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
+    for (int f = 0; ms.fds && f < plan->nfiles; f++) ms.fds[f] = -1;
+    if (!local) local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &ms.table);
+    GMR_CALL(gmr__agree(topo->world, local));
+    GMR_CALL(gmr__agree(topo->world, gmr__sched_run(topo, plan->nsplits, map_split, &ms, &ms.sched)));
+    GMR_CALL(write_rejects(&ms, output_path));
+    tphase[1] = now() - t1;
+    t1 = now();
+
+    /* shuffle inside the province, then across provinces */
+    /* every rank takes part in each agreement, whatever its province's size */
+    if (topo->psize > 1) local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &prov);
+    GMR_CALL(gmr__agree(topo->world, local));
+    if (topo->psize > 1) {
+        local = gmr__shuffle(topo->prov, ms.table, GMR_LEVEL_PROVINCE, job->opt.shuffle_buffer, prov, &sent1,
+                             &rounds);
+        gmr__kvt_destroy(&ms.table);
+    } else {
+        prov = ms.table; /* a one-rank province already holds all its keys */
+        ms.table = NULL;
+    }
+    GMR_CALL(gmr__agree(topo->world, local));
+    if (topo->provinces > 1) {
+        local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global);
+        GMR_CALL(gmr__agree(topo->world, local));
+        GMR_CALL(gmr__agree(topo->world, gmr__shuffle(topo->world, prov, GMR_LEVEL_GLOBAL, job->opt.shuffle_buffer,
+                                                       global, &sent2, &rounds)));
+        gmr__kvt_destroy(&prov);
+    } else {
+        global = prov;
+        prov = NULL;
+    }
+    tphase[2] = now() - t1;
+    t1 = now();
+
+    /* reduce */
+    GMR_CALL(gmr__agree(topo->world, reduce_all(job, global, &out)));
+    gmr__kvt_destroy(&global);
+    tphase[3] = now() - t1;
+    t1 = now();
+
+    /* summary (identical on all ranks), then the collective write */
+    counts[0] = ms.records;
+    counts[1] = ms.rejected;
+    counts[2] = out.n;
+    counts[3] = sent1 + sent2;
+    counts[4] = 0;
+    GMR_CALL_MPI(MPI_Allreduce(counts, totals, 5, MPI_UINT64_T, MPI_SUM, topo->world));
+    sum->ranks = topo->size;
+    sum->provinces = topo->provinces;
+    sum->splits = plan->nsplits;
+    sum->input_bytes = plan->total_bytes;
+    sum->records = totals[0];
+    sum->rejected = totals[1];
+    sum->keys = totals[2];
+    sum->shuffle_bytes = totals[3];
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, tphase, 4, MPI_DOUBLE, MPI_MAX, topo->world));
+    sum->t_plan = tphase[0];
+    sum->t_map = tphase[1];
+    sum->t_shuffle = tphase[2];
+    sum->t_reduce = tphase[3];
+    sum->t_total = now() - t0; /* so far; the write time is added below */
+    meta.job = job->ops->name;
+    meta.options = job->opt.options_text ? job->opt.options_text : "";
+    meta.ops = job->ops;
+    meta.summary = sum;
+    GMR_CALL(gmr__result_write(topo->world, output_path, &out, &meta));
+    tphase[4] = now() - t1;
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &tphase[4], 1, MPI_DOUBLE, MPI_MAX, topo->world));
+    sum->t_write = tphase[4];
+    sum->t_total = now() - t0;
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_total, 1, MPI_DOUBLE, MPI_MAX, topo->world));
+out:
+    gmr__output_free(&out);
+    gmr__kvt_destroy(&global);
+    gmr__kvt_destroy(&prov);
+    if (plan) map_state_free(&ms);
+    gmr__plan_destroy(&plan);
+    gmr__topo_destroy(&topo);
+    return err;
+}

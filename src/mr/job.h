@@ -1,0 +1,31 @@
+/* job.h: the job object's layout and the output rows (private). */
+#ifndef GMR_JOB_H
+#define GMR_JOB_H
+
+#include "gridmr/mr.h"
+
+/* Output rows of one rank: keys in an arena, one offset per row, ncolumns slots per row. */
+struct gmr_output {
+    size_t ncolumns;
+    char *keys;
+    uint64_t keys_len, keys_cap;
+    uint64_t *koff;    /* n + 1 offsets into keys */
+    uint64_t *slots;   /* n * ncolumns */
+    uint64_t n, cap;
+};
+
+void gmr__output_free(struct gmr_output *o);
+
+/* The attributes stored with a result. */
+typedef struct gmr__result_meta {
+    const char *job, *options;
+    const gmr_job_ops *ops;
+    const gmr_summary *summary;
+} gmr__result_meta;
+
+/* Collective on comm: write every rank's rows into one HDF5 file (parallel HDF5, collective
+ * transfers). See docs/formats.md. */
+gmr_err gmr__result_write(MPI_Comm comm, const char *path, const struct gmr_output *out,
+                          const gmr__result_meta *meta);
+
+#endif

@@ -1,0 +1,172 @@
+/* shuffle.c: the hash-partitioned shuffle.
+ *
+ * Records are framed as [u32 key length][u32 value length][key][value]. The table's entries are
+ * first ordered by destination (a counting sort of one int per entry, so no copy of the data),
+ * then each round packs up to buffer/size bytes per destination, exchanges the counts with
+ * MPI_Alltoall and the bytes with MPI_Alltoallv. MPI's int counts and displacements therefore
+ * stay bounded by the round size whatever the total; the totals are kept in 64 bits. The loop
+ * count is agreed with MPI_Allreduce, so a rank with nothing to send still takes part in every
+ * round. Cost: one pass over the data to pack, one to insert, plus 2 collectives a round. */
+#include "shuffle.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cursor {
+    uint64_t pos, end;   /* range in `order` for this destination */
+    uint64_t vcur;       /* list mode: value cursor inside order[pos] */
+} cursor;
+
+static gmr_err reserve(char **buf, uint64_t *cap, uint64_t need)
+{
+    gmr_err err = GMR_OK;
+    uint64_t ncap = *cap ? *cap : 4096;
+    char *p;
+    if (need <= *cap) return GMR_OK;
+    while (ncap < need) ncap *= 2;
+    p = realloc(*buf, ncap);
+    GMR_CHECK(p, GMR_ERR_NOMEM, "cannot allocate a %llu-byte shuffle buffer", (unsigned long long)ncap);
+    *buf = p;
+    *cap = ncap;
+out:
+    return err;
+}
+
+static gmr_err put(char **buf, uint64_t *cap, uint64_t *len, const void *key, uint32_t klen, const void *val,
+                   uint32_t vlen)
+{
+    gmr_err err = GMR_OK;
+    uint32_t hdr[2] = {klen, vlen};
+    GMR_CALL(reserve(buf, cap, *len + sizeof hdr + klen + vlen));
+    memcpy(*buf + *len, hdr, sizeof hdr);
+    if (klen) memcpy(*buf + *len + sizeof hdr, key, klen);
+    if (vlen) memcpy(*buf + *len + sizeof hdr + klen, val, vlen);
+    *len += sizeof hdr + klen + vlen;
+out:
+    return err;
+}
+
+/* Pack up to quota bytes (at least one record when any is left) for one destination. */
+static gmr_err pack(const gmr__kvt *t, const uint32_t *order, cursor *c, uint64_t quota, char **buf,
+                    uint64_t *cap, uint64_t *len)
+{
+    gmr_err err = GMR_OK;
+    uint64_t start = *len;
+    while (c->pos < c->end && *len - start < quota) {
+        uint64_t i = order[c->pos];
+        const char *key = gmr__kvt_key(t, i);
+        uint32_t klen = gmr__kvt_entry(t, i)->klen;
+        if (t->value_size) {
+            GMR_CALL(put(buf, cap, len, key, klen, gmr__kvt_value(t, i), (uint32_t)t->value_size));
+            c->pos++;
+        } else {
+            const void *val;
+            uint32_t vlen;
+            if (gmr__kvt_next_value(t, i, &c->vcur, &val, &vlen)) {
+                GMR_CALL(put(buf, cap, len, key, klen, val, vlen));
+            }
+            if (c->vcur == UINT64_MAX || gmr__kvt_entry(t, i)->nvals == 0) {
+                c->pos++;
+                c->vcur = 0;
+            }
+        }
+    }
+out:
+    return err;
+}
+
+static gmr_err ingest(gmr__kvt *dst, const char *buf, uint64_t len)
+{
+    gmr_err err = GMR_OK;
+    uint64_t at = 0;
+    while (at < len) {
+        uint32_t hdr[2];
+        GMR_CHECK(len - at >= sizeof hdr, GMR_ERR_INTERNAL, "truncated shuffle record");
+        memcpy(hdr, buf + at, sizeof hdr);
+        at += sizeof hdr;
+        GMR_CHECK(len - at >= (uint64_t)hdr[0] + hdr[1], GMR_ERR_INTERNAL, "truncated shuffle record");
+        GMR_CALL(gmr__kvt_insert(dst, gmr__hash(buf + at, hdr[0]), buf + at, hdr[0], buf + at + hdr[0], hdr[1]));
+        at += (uint64_t)hdr[0] + hdr[1];
+    }
+out:
+    return err;
+}
+
+gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint64_t buffer, gmr__kvt *dst,
+                     uint64_t *bytes_sent, uint64_t *rounds)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    int rank, size, more = 1;
+    uint32_t *order = NULL;
+    uint64_t *start = NULL;
+    cursor *cur = NULL;
+    int *scount = NULL, *sdispl = NULL, *rcount = NULL, *rdispl = NULL;
+    char *sbuf = NULL, *rbuf = NULL;
+    uint64_t scap = 0, rcap = 0, quota, sent = 0, nround = 0;
+
+    GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
+    GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    quota = buffer / (uint64_t)size;
+    if (quota < 1) quota = 1;
+
+    order = malloc((src->n + 1) * sizeof *order);
+    start = calloc((size_t)size + 1, sizeof *start);
+    cur = calloc((size_t)size, sizeof *cur);
+    scount = calloc((size_t)size, sizeof *scount);
+    sdispl = calloc((size_t)size, sizeof *sdispl);
+    rcount = calloc((size_t)size, sizeof *rcount);
+    rdispl = calloc((size_t)size, sizeof *rdispl);
+    GMR_CHECK(order && start && cur && scount && sdispl && rcount && rdispl, GMR_ERR_NOMEM,
+              "cannot allocate shuffle tables for %llu keys", (unsigned long long)src->n);
+
+    /* counting sort of entries by destination */
+    for (uint64_t i = 0; i < src->n; i++) start[gmr__dest(gmr__kvt_entry(src, i)->hash, level, size) + 1]++;
+    for (int d = 0; d < size; d++) start[d + 1] += start[d];
+    for (int d = 0; d < size; d++) cur[d].pos = start[d], cur[d].end = start[d + 1];
+    for (uint64_t i = 0; i < src->n; i++) order[cur[gmr__dest(gmr__kvt_entry(src, i)->hash, level, size)].pos++] = (uint32_t)i;
+    for (int d = 0; d < size; d++) cur[d].pos = start[d];
+
+    while (more) {
+        uint64_t slen = 0, rtotal = 0;
+        int left = 0;
+        /* A rank that failed locally keeps taking part with empty sends, so nobody waits. */
+        for (int d = 0; d < size; d++) {
+            uint64_t before = slen;
+            if (!local) local = pack(src, order, &cur[d], quota, &sbuf, &scap, &slen);
+            GMR_CHECK(slen - before <= INT_MAX && slen <= INT_MAX, GMR_ERR_ARG,
+                      "a shuffle round exceeds 2 GiB: lower --shuffle-buffer");
+            scount[d] = (int)(slen - before);
+            sdispl[d] = (int)before;
+            if (cur[d].pos < cur[d].end && !local) left = 1;
+        }
+        GMR_CALL_MPI(MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm));
+        for (int d = 0; d < size; d++) {
+            GMR_CHECK(rtotal + (uint64_t)rcount[d] <= INT_MAX, GMR_ERR_ARG,
+                      "a shuffle round exceeds 2 GiB: lower --shuffle-buffer");
+            rdispl[d] = (int)rtotal;
+            rtotal += (uint64_t)rcount[d];
+            if (d != rank) sent += (uint64_t)scount[d];
+        }
+        GMR_CALL(reserve(&rbuf, &rcap, rtotal + 1));
+        GMR_CALL(reserve(&sbuf, &scap, slen + 1));
+        GMR_CALL_MPI(MPI_Alltoallv(sbuf, scount, sdispl, MPI_BYTE, rbuf, rcount, rdispl, MPI_BYTE, comm));
+        if (!local) local = ingest(dst, rbuf, rtotal);
+        nround++;
+        GMR_CALL_MPI(MPI_Allreduce(&left, &more, 1, MPI_INT, MPI_LOR, comm));
+    }
+    *bytes_sent = sent;
+    *rounds = nround;
+    err = local;
+out:
+    free(rbuf);
+    free(sbuf);
+    free(rdispl);
+    free(rcount);
+    free(sdispl);
+    free(scount);
+    free(cur);
+    free(start);
+    free(order);
+    return err;
+}

@@ -1,0 +1,26 @@
+/* shuffle.h: hash-partitioned exchange of a key/value table (private). */
+#ifndef GMR_SHUFFLE_H
+#define GMR_SHUFFLE_H
+
+#include <mpi.h>
+
+#include "kvtable.h"
+
+/* Which hash bits choose the destination: the province level and the cross-province level use
+ * independent bits, so the second level spreads keys that the first one put together. */
+typedef enum gmr__level { GMR_LEVEL_PROVINCE = 1, GMR_LEVEL_GLOBAL = 2 } gmr__level;
+
+static inline int gmr__dest(uint64_t hash, gmr__level level, int size)
+{
+    return level == GMR_LEVEL_PROVINCE ? (int)((uint32_t)hash % (uint32_t)size)
+                                       : (int)((uint32_t)(hash >> 32) % (uint32_t)size);
+}
+
+/* Collective on comm. Sends every (key, value) of src to rank gmr__dest(hash) of comm and
+ * inserts what arrives into dst (combining there in combine mode). Runs in rounds of at most
+ * about `buffer` bytes sent per rank (counts exchanged with MPI_Alltoall first, then
+ * MPI_Alltoallv), until every rank is done; totals are 64-bit. src is left as it was. */
+gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint64_t buffer, gmr__kvt *dst,
+                     uint64_t *bytes_sent, uint64_t *rounds);
+
+#endif

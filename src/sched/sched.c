@@ -1,0 +1,238 @@
+/* sched.c: headquarters plans the splits and hands them out on demand.
+ *
+ * Planning: HQ alone touches the file system metadata (stat, open) so that a bad input is
+ * reported once, before any rank starts, then broadcasts the split table (24 bytes a split).
+ *
+ * Dispatch: a worker keeps one request in flight. It asks for its next split the moment it
+ * receives one, so HQ's answer travels while the worker maps. HQ maps splits too, and answers
+ * requests between the read windows of its own splits (gmr__sched_poll, about every 1 MiB of
+ * input): no rank idles, and a faster rank or province simply asks more often. When splits
+ * run out, or any rank reports a failure in its request, HQ answers "none" and waits until
+ * every worker has heard it, so no message is left in flight. */
+#define _XOPEN_SOURCE 700
+#include "sched.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../io/io.h"
+#include "gridmr/log.h"
+
+#define TAG_REQUEST 7101
+#define TAG_REPLY 7102
+
+struct gmr__sched {
+    const gmr__topo *topo;
+    uint64_t nsplits, next;
+    int ndone;   /* workers told "none" */
+    int abort;   /* a rank failed: hand out nothing more */
+};
+
+gmr_err gmr__agree(MPI_Comm comm, gmr_err local)
+{
+    gmr_err err = GMR_OK;
+    int in[2], res[2], rank;
+    in[0] = local;
+    GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
+    in[1] = -rank; /* MAXLOC takes the lowest rank among equals via the negation */
+    GMR_CALL_MPI(MPI_Allreduce(in, res, 1, MPI_2INT, MPI_MAXLOC, comm));
+    if (res[0] == GMR_OK) return GMR_OK;
+    if (local != GMR_OK) {
+        /* several ranks failed: the lowest with the worst code reports, the others keep quiet */
+        if (-res[1] != rank) gmr__err_mark_remote();
+        return local;
+    }
+    err = GMR_ERROR(res[0], "failed on rank %d", -res[1]);
+    gmr__err_mark_remote();
+    return err;
+out:
+    return err;
+}
+
+void gmr__plan_destroy(gmr__plan **pp)
+{
+    gmr__plan *p;
+    if (!pp || !*pp) return;
+    p = *pp;
+    for (int i = 0; i < p->nfiles; i++) free(p->paths ? p->paths[i] : NULL);
+    free(p->paths);
+    free(p->sizes);
+    free(p->splits);
+    free(p);
+    *pp = NULL;
+}
+
+/* HQ: check one input and append its splits. */
+static gmr_err plan_file(gmr__plan *p, int f, uint64_t split_size)
+{
+    gmr_err err = GMR_OK;
+    const char *path = p->paths[f];
+    struct stat st;
+    int fd = -1;
+    uint64_t b = 0;
+
+    fd = open(path, O_RDONLY);
+    GMR_CHECK(fd >= 0, GMR_ERR_IO, "%s: %s", path, strerror(errno));
+    GMR_CHECK(fstat(fd, &st) == 0, GMR_ERR_IO, "%s: %s", path, strerror(errno));
+    GMR_CHECK(S_ISREG(st.st_mode), GMR_ERR_IO, "%s: not a regular file", path);
+    p->sizes[f] = (uint64_t)st.st_size;
+    p->total_bytes += p->sizes[f];
+    while (b < p->sizes[f]) {
+        uint64_t e = b + split_size;
+        gmr__split *s;
+        if (e >= p->sizes[f])
+            e = p->sizes[f];
+        else
+            GMR_CALL(gmr__split_align(fd, path, p->sizes[f], e, &e));
+        s = realloc(p->splits, (p->nsplits + 1) * sizeof *s);
+        GMR_CHECK(s, GMR_ERR_NOMEM, "cannot grow the split table");
+        p->splits = s;
+        s[p->nsplits].off = b;
+        s[p->nsplits].len = e - b;
+        s[p->nsplits].file = f;
+        p->nsplits++;
+        b = e;
+    }
+out:
+    if (fd >= 0) close(fd);
+    return err;
+}
+
+gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, uint64_t split_size,
+                         gmr__plan **pp)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__plan *p = calloc(1, sizeof *p);
+    uint64_t hdr[2];
+    GMR_CHECK(p, GMR_ERR_NOMEM, "cannot allocate the plan");
+    p->nfiles = nfiles;
+    p->paths = calloc((size_t)nfiles + 1, sizeof *p->paths);
+    p->sizes = calloc((size_t)nfiles + 1, sizeof *p->sizes);
+    GMR_CHECK(p->paths && p->sizes, GMR_ERR_NOMEM, "cannot allocate the plan");
+    for (int f = 0; f < nfiles; f++) {
+        p->paths[f] = strdup(paths[f]);
+        GMR_CHECK(p->paths[f], GMR_ERR_NOMEM, "cannot allocate the plan");
+    }
+    if (topo->rank == GMR_HQ)
+        for (int f = 0; f < nfiles && !local; f++) local = plan_file(p, f, split_size);
+    GMR_CALL(gmr__agree(topo->world, local));
+
+    hdr[0] = p->nsplits;
+    hdr[1] = p->total_bytes;
+    GMR_CALL_MPI(MPI_Bcast(hdr, 2, MPI_UINT64_T, GMR_HQ, topo->world));
+    GMR_CALL_MPI(MPI_Bcast(p->sizes, nfiles, MPI_UINT64_T, GMR_HQ, topo->world));
+    if (topo->rank != GMR_HQ) {
+        p->nsplits = hdr[0];
+        p->total_bytes = hdr[1];
+        p->splits = calloc(p->nsplits + 1, sizeof *p->splits);
+        GMR_CHECK(p->splits, GMR_ERR_NOMEM, "cannot allocate the split table");
+    }
+    /* 24-byte splits as 3 uint64 each; counts stay below 2^31 elements for any real plan */
+    GMR_CHECK(p->nsplits < (uint64_t)INT32_MAX / 3, GMR_ERR_ARG, "too many splits (%llu): raise --split-size",
+              (unsigned long long)p->nsplits);
+    if (p->nsplits)
+        GMR_CALL_MPI(MPI_Bcast(p->splits, (int)(3 * p->nsplits), MPI_UINT64_T, GMR_HQ, topo->world));
+    *pp = p;
+    p = NULL;
+out:
+    gmr__plan_destroy(&p);
+    return err;
+}
+
+/* HQ: answer every request that has arrived. */
+static gmr_err serve(gmr__sched *s, int block)
+{
+    gmr_err err = GMR_OK;
+    MPI_Comm comm = s->topo->world;
+    for (;;) {
+        int flag = 0;
+        int64_t status = 0, reply;
+        MPI_Status st;
+        if (block) {
+            GMR_CALL_MPI(MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, comm, &st));
+            flag = 1;
+        } else {
+            GMR_CALL_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, comm, &flag, &st));
+        }
+        if (!flag) break;
+        GMR_CALL_MPI(MPI_Recv(&status, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_REQUEST, comm, MPI_STATUS_IGNORE));
+        if (status) s->abort = 1;
+        reply = (!s->abort && s->next < s->nsplits) ? (int64_t)s->next++ : -1;
+        if (reply < 0) s->ndone++;
+        GMR_CALL_MPI(MPI_Send(&reply, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_REPLY, comm));
+        block = 0;
+    }
+out:
+    return err;
+}
+
+gmr_err gmr__sched_poll(gmr__sched *s)
+{
+    if (!s || s->topo->rank != GMR_HQ || s->topo->size == 1) return GMR_OK;
+    return serve(s, 0);
+}
+
+static gmr_err run_hq(gmr__sched *s, gmr__split_fn fn, void *ctx, gmr_err *local)
+{
+    gmr_err err = GMR_OK;
+    while (!s->abort && !*local) {
+        GMR_CALL(serve(s, 0));
+        if (s->abort || s->next >= s->nsplits) break;
+        *local = fn(ctx, s->next++);
+    }
+    if (*local) s->abort = 1;
+    while (s->ndone < s->topo->size - 1) GMR_CALL(serve(s, 1));
+out:
+    return err;
+}
+
+static gmr_err run_worker(gmr__sched *s, gmr__split_fn fn, void *ctx, gmr_err *local)
+{
+    gmr_err err = GMR_OK;
+    MPI_Comm comm = s->topo->world;
+    int64_t status = 0, split = -1;
+    MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    int64_t sent_status = 0, next = -1;
+
+    GMR_CALL_MPI(MPI_Sendrecv(&status, 1, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ,
+                              TAG_REPLY, comm, MPI_STATUS_IGNORE));
+    while (split >= 0) {
+        /* ask for the next split now, so the answer is here when this one is done */
+        sent_status = *local;
+        GMR_CALL_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, GMR_HQ, TAG_REPLY, comm, &req[0]));
+        GMR_CALL_MPI(MPI_Isend(&sent_status, 1, MPI_INT64_T, GMR_HQ, TAG_REQUEST, comm, &req[1]));
+        if (!*local) *local = fn(ctx, (uint64_t)split);
+        GMR_CALL_MPI(MPI_Waitall(2, req, MPI_STATUSES_IGNORE));
+        split = next;
+        if (*local && split >= 0) {
+            /* tell HQ at once, then drain: HQ now answers "none" */
+            status = *local;
+            GMR_CALL_MPI(MPI_Sendrecv(&status, 1, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T,
+                                      GMR_HQ, TAG_REPLY, comm, MPI_STATUS_IGNORE));
+        }
+    }
+out:
+    return err;
+}
+
+gmr_err gmr__sched_run(const gmr__topo *topo, uint64_t nsplits, gmr__split_fn fn, void *ctx,
+                       gmr__sched **handle)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__sched s;
+    memset(&s, 0, sizeof s);
+    s.topo = topo;
+    s.nsplits = nsplits;
+    *handle = &s;
+    if (topo->rank == GMR_HQ)
+        err = run_hq(&s, fn, ctx, &local);
+    else
+        err = run_worker(&s, fn, ctx, &local);
+    *handle = NULL;
+    if (!err) err = local;
+    return err;
+}

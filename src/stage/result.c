@@ -1,0 +1,292 @@
+/* result.c: the result file, written collectively with parallel HDF5.
+ *
+ * Layout (docs/formats.md):
+ *   /keys          uint8  [total key bytes]   every key's bytes, rank after rank
+ *   /key_offsets   uint64 [rows + 1]          row i's key is keys[off[i], off[i+1])
+ *   /columns/<c>   uint64 or float64 [rows]   one dataset per output column c
+ *   attributes on /: job, options, gridmr_version, columns, order, input_bytes, records,
+ *   rejected, keys, splits, shuffle_bytes, ranks, provinces, time_plan, time_map,
+ *   time_shuffle, time_reduce, time_total_before_write
+ * Each rank writes its own rows at an offset from MPI_Exscan, with collective transfers
+ * (H5FD_MPIO_COLLECTIVE); a rank with no rows selects nothing but still takes part. Attribute
+ * writes are collective metadata operations: every rank passes the same values. */
+#define _XOPEN_SOURCE 700
+#include "result.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mr/job.h"
+
+static gmr_err write_1d(hid_t file, hid_t dxpl, const char *name, hid_t type, uint64_t total, uint64_t first,
+                        uint64_t count, const void *buf)
+{
+    gmr_err err = GMR_OK;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dset = H5I_INVALID_HID;
+    hsize_t dims = (hsize_t)total, start = (hsize_t)first, cnt = (hsize_t)count;
+    GMR_H5_ID(fspace, H5Screate_simple(1, &dims, NULL));
+    GMR_H5_ID(dset, H5Dcreate2(file, name, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    GMR_H5_ID(mspace, H5Screate_simple(1, &cnt, NULL));
+    if (count) {
+        GMR_CALL_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &cnt, NULL));
+    } else {
+        GMR_CALL_H5(H5Sselect_none(fspace));
+        GMR_CALL_H5(H5Sselect_none(mspace));
+    }
+    if (total) GMR_CALL_H5(H5Dwrite(dset, type, mspace, fspace, dxpl, buf)); /* all ranks agree on total */
+out:
+    if (mspace >= 0) H5Sclose(mspace);
+    if (dset >= 0) H5Dclose(dset);
+    if (fspace >= 0) H5Sclose(fspace);
+    return err;
+}
+
+static gmr_err attr_str(hid_t obj, const char *name, const char *value)
+{
+    gmr_err err = GMR_OK;
+    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+    GMR_H5_ID(type, H5Tcopy(H5T_C_S1));
+    GMR_CALL_H5(H5Tset_size(type, strlen(value) + 1));
+    GMR_H5_ID(space, H5Screate(H5S_SCALAR));
+    GMR_H5_ID(attr, H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
+    GMR_CALL_H5(H5Awrite(attr, type, value));
+out:
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    return err;
+}
+
+static gmr_err attr_num(hid_t obj, const char *name, hid_t type, const void *value)
+{
+    gmr_err err = GMR_OK;
+    hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+    GMR_H5_ID(space, H5Screate(H5S_SCALAR));
+    GMR_H5_ID(attr, H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
+    GMR_CALL_H5(H5Awrite(attr, type, value));
+out:
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    return err;
+}
+
+static gmr_err write_attrs(hid_t file, const gmr__result_meta *m)
+{
+    gmr_err err = GMR_OK;
+    const gmr_summary *s = m->summary;
+    char cols[1024] = "";
+    struct { const char *name; uint64_t v; } u[] = {
+        {"input_bytes", s->input_bytes}, {"records", s->records}, {"rejected", s->rejected},
+        {"keys", s->keys}, {"splits", s->splits}, {"shuffle_bytes", s->shuffle_bytes},
+        {"ranks", (uint64_t)s->ranks}, {"provinces", (uint64_t)s->provinces}};
+    struct { const char *name; double v; } d[] = {
+        {"time_plan", s->t_plan}, {"time_map", s->t_map}, {"time_shuffle", s->t_shuffle},
+        {"time_reduce", s->t_reduce}, {"time_total_before_write", s->t_total}};
+    for (size_t i = 0; i < m->ops->ncolumns; i++) {
+        size_t len = strlen(cols);
+        snprintf(cols + len, sizeof cols - len, "%s%s", i ? "," : "", m->ops->columns[i].name);
+    }
+    GMR_CALL(attr_str(file, "job", m->job));
+    GMR_CALL(attr_str(file, "options", m->options));
+    GMR_CALL(attr_str(file, "gridmr_version", GMR_VERSION_STRING));
+    GMR_CALL(attr_str(file, "columns", cols));
+    GMR_CALL(attr_str(file, "order", m->ops->order == GMR_ORDER_FIRST_DESC ? "first_desc" : "key"));
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) GMR_CALL(attr_num(file, u[i].name, H5T_NATIVE_UINT64, &u[i].v));
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) GMR_CALL(attr_num(file, d[i].name, H5T_NATIVE_DOUBLE, &d[i].v));
+out:
+    return err;
+}
+
+/* The innermost HDF5 error description (the most specific). */
+static herr_t h5_last(unsigned n, const H5E_error2_t *e, void *data)
+{
+    if (n == 0 && e->desc) snprintf(data, 512, "%s", e->desc);
+    return 0;
+}
+
+gmr_err gmr__result_write(MPI_Comm comm, const char *path, const struct gmr_output *out,
+                          const gmr__result_meta *meta)
+{
+    gmr_err err = GMR_OK;
+    hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, file = H5I_INVALID_HID, cgroup = H5I_INVALID_HID;
+    uint64_t mine[2] = {out->n, out->keys_len}, first[2] = {0, 0}, total[2] = {0, 0};
+    uint64_t *offs = NULL, *col = NULL;
+    int rank, size;
+
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported through gmr_err, not printed */
+    GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
+    GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    GMR_CALL_MPI(MPI_Exscan(mine, first, 2, MPI_UINT64_T, MPI_SUM, comm));
+    if (rank == 0) first[0] = first[1] = 0;
+    GMR_CALL_MPI(MPI_Allreduce(mine, total, 2, MPI_UINT64_T, MPI_SUM, comm));
+
+    GMR_H5_ID(fapl, H5Pcreate(H5P_FILE_ACCESS));
+    GMR_CALL_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
+    GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
+    GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (file < 0) {
+        char why[512] = "";
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_last, why);
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_IO, "%s: cannot create the result file%s%s", path, why[0] ? ": " : "", why);
+    }
+
+    /* global key offsets; the last rank also writes the final end offset */
+    offs = malloc((out->n + 1) * sizeof *offs);
+    col = malloc((out->n + 1) * sizeof *col);
+    GMR_CHECK(offs && col, GMR_ERR_NOMEM, "cannot allocate %llu output offsets", (unsigned long long)out->n);
+    for (uint64_t i = 0; i < out->n; i++) offs[i] = first[1] + out->koff[i];
+    offs[out->n] = total[1];
+    GMR_CALL(write_1d(file, dxpl, "keys", H5T_NATIVE_UINT8, total[1], first[1], out->keys_len, out->keys));
+    GMR_CALL(write_1d(file, dxpl, "key_offsets", H5T_NATIVE_UINT64, total[0] + 1, first[0],
+                      out->n + (rank == size - 1 ? 1 : 0), offs));
+    GMR_H5_ID(cgroup, H5Gcreate2(file, "columns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    for (size_t c = 0; c < out->ncolumns; c++) {
+        for (uint64_t i = 0; i < out->n; i++) col[i] = out->slots[i * out->ncolumns + c];
+        GMR_CALL(write_1d(cgroup, dxpl, meta->ops->columns[c].name,
+                          meta->ops->columns[c].type == GMR_TYPE_U64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_DOUBLE,
+                          total[0], first[0], out->n, col));
+    }
+    GMR_CALL(write_attrs(file, meta));
+out:
+    free(col);
+    free(offs);
+    if (cgroup >= 0) H5Gclose(cgroup);
+    if (file >= 0 && H5Fclose(file) < 0 && !err) err = gmr__err_h5(__FILE__, __LINE__, __func__, "H5Fclose");
+    if (dxpl >= 0) H5Pclose(dxpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    return err;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+static gmr_err read_str_attr(hid_t file, const char *name, char *buf, size_t cap)
+{
+    gmr_err err = GMR_OK;
+    hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
+    size_t size;
+    GMR_H5_ID(attr, H5Aopen(file, name, H5P_DEFAULT));
+    GMR_H5_ID(type, H5Aget_type(attr));
+    size = H5Tget_size(type);
+    GMR_CHECK(size < cap, GMR_ERR_DATA, "attribute %s is too long", name);
+    GMR_H5_ID(mtype, H5Tcopy(H5T_C_S1));
+    GMR_CALL_H5(H5Tset_size(mtype, size));
+    memset(buf, 0, cap);
+    GMR_CALL_H5(H5Aread(attr, mtype, buf));
+out:
+    if (mtype >= 0) H5Tclose(mtype);
+    if (type >= 0) H5Tclose(type);
+    if (attr >= 0) H5Aclose(attr);
+    return err;
+}
+
+static gmr_err read_1d(hid_t file, const char *name, hid_t mtype, size_t elem, uint64_t expect, void **buf,
+                       uint64_t *n, int *is_float)
+{
+    gmr_err err = GMR_OK;
+    hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hsize_t dims = 0;
+    GMR_H5_ID(dset, H5Dopen2(file, name, H5P_DEFAULT));
+    GMR_H5_ID(space, H5Dget_space(dset));
+    GMR_CHECK(H5Sget_simple_extent_ndims(space) == 1, GMR_ERR_DATA, "dataset %s is not one-dimensional", name);
+    GMR_CALL_H5(H5Sget_simple_extent_dims(space, &dims, NULL));
+    GMR_CHECK(expect == UINT64_MAX || dims == expect, GMR_ERR_DATA, "dataset %s has %llu elements, expected %llu",
+              name, (unsigned long long)dims, (unsigned long long)expect);
+    GMR_H5_ID(type, H5Dget_type(dset));
+    if (is_float) {
+        *is_float = H5Tget_class(type) == H5T_FLOAT;
+        mtype = *is_float ? H5T_NATIVE_DOUBLE : H5T_NATIVE_UINT64;
+    }
+    *buf = malloc((size_t)dims * elem + 1);
+    GMR_CHECK(*buf, GMR_ERR_NOMEM, "cannot allocate %llu elements", (unsigned long long)dims);
+    if (dims) GMR_CALL_H5(H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf));
+    *n = dims;
+out:
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    if (dset >= 0) H5Dclose(dset);
+    return err;
+}
+
+gmr_err gmr__result_read(const char *path, gmr__result **resp)
+{
+    gmr_err err = GMR_OK;
+    hid_t file = H5I_INVALID_HID, cgroup = H5I_INVALID_HID;
+    gmr__result *r = NULL;
+    char cols[1024], order[32];
+    uint64_t n = 0;
+    void *buf = NULL;
+
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    r = calloc(1, sizeof *r);
+    GMR_CHECK(r, GMR_ERR_NOMEM, "out of memory");
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_IO, "%s: cannot open as an HDF5 result file", path);
+    }
+    GMR_CALL(read_str_attr(file, "job", r->job, sizeof r->job));
+    GMR_H5_ID(cgroup, H5Gopen2(file, "columns", H5P_DEFAULT));
+    GMR_CALL(read_str_attr(file, "columns", cols, sizeof cols));
+    GMR_CALL(read_str_attr(file, "order", order, sizeof order));
+    r->order = strcmp(order, "first_desc") == 0 ? GMR_ORDER_FIRST_DESC : GMR_ORDER_KEY;
+    GMR_CALL(read_1d(file, "key_offsets", H5T_NATIVE_UINT64, 8, UINT64_MAX, &buf, &n, NULL));
+    r->koff = buf;
+    buf = NULL;
+    GMR_CHECK(n >= 1, GMR_ERR_DATA, "%s: empty key_offsets", path);
+    r->n = n - 1;
+    GMR_CALL(read_1d(file, "keys", H5T_NATIVE_UINT8, 1, UINT64_MAX, &buf, &r->keys_len, NULL));
+    r->keys = buf;
+    buf = NULL;
+    GMR_CHECK(r->koff[r->n] == r->keys_len, GMR_ERR_DATA, "%s: key offsets do not match the key bytes", path);
+    for (uint64_t i = 0; i < r->n; i++)
+        GMR_CHECK(r->koff[i] <= r->koff[i + 1], GMR_ERR_DATA, "%s: key offsets are not increasing", path);
+    {
+        char *save = NULL, *tok;
+        int nc = 1;
+        for (const char *c = cols; *c; c++) nc += *c == ',';
+        r->colnames = calloc((size_t)nc, sizeof *r->colnames);
+        r->coltypes = calloc((size_t)nc, sizeof *r->coltypes);
+        r->slots = malloc((r->n * (uint64_t)nc + 1) * sizeof *r->slots);
+        GMR_CHECK(r->colnames && r->coltypes && r->slots, GMR_ERR_NOMEM, "out of memory");
+        for (tok = strtok_r(cols, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int isf = 0;
+            uint64_t m = 0;
+            int c = r->ncolumns;
+            r->colnames[c] = strdup(tok);
+            GMR_CHECK(r->colnames[c], GMR_ERR_NOMEM, "out of memory");
+            r->ncolumns++;
+            GMR_CALL(read_1d(cgroup, tok, H5T_NATIVE_UINT64, 8, r->n, &buf, &m, &isf));
+            r->coltypes[c] = isf ? GMR_TYPE_F64 : GMR_TYPE_U64;
+            for (uint64_t i = 0; i < r->n; i++) memcpy(&r->slots[i * (uint64_t)nc + c], (char *)buf + 8 * i, 8);
+            free(buf);
+            buf = NULL;
+        }
+    }
+    *resp = r;
+    r = NULL;
+out:
+    free(buf);
+    gmr__result_free(&r);
+    if (cgroup >= 0) H5Gclose(cgroup);
+    if (file >= 0) H5Fclose(file);
+    return err;
+}
+
+void gmr__result_free(gmr__result **rp)
+{
+    gmr__result *r;
+    if (!rp || !*rp) return;
+    r = *rp;
+    for (int c = 0; c < r->ncolumns; c++) free(r->colnames[c]);
+    free(r->colnames);
+    free(r->coltypes);
+    free(r->slots);
+    free(r->koff);
+    free(r->keys);
+    free(r);
+    *rp = NULL;
+}

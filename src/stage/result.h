@@ -1,0 +1,27 @@
+/* result.h: reading a result file back (private; used by `gridmr dump` and the tests). */
+#ifndef GMR_RESULT_H
+#define GMR_RESULT_H
+
+#include <stdint.h>
+
+#include "gridmr/err.h"
+#include "gridmr/mr.h"
+
+typedef struct gmr__result {
+    char job[64];
+    int order;               /* gmr_order */
+    uint64_t n;              /* rows */
+    char *keys;
+    uint64_t keys_len;
+    uint64_t *koff;          /* n + 1 */
+    int ncolumns;
+    char **colnames;
+    int *coltypes;           /* gmr_type */
+    uint64_t *slots;         /* n * ncolumns (uint64_t or double bits) */
+} gmr__result;
+
+/* Not collective: reads the whole file on the calling process. */
+gmr_err gmr__result_read(const char *path, gmr__result **res);
+void gmr__result_free(gmr__result **res);
+
+#endif

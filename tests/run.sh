@@ -1,0 +1,189 @@
+#!/bin/sh
+# tests/run.sh BUILD: every test of `make check`.
+#
+# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine) at 1..4 ranks.
+# 2. MPI integration: each built-in job on generated and hand-made inputs, at 1, 2, 3 and 4
+#    ranks and several province counts, compared byte for byte with independent serial
+#    references (bench/hashcount for wordcount, tests/ref_aggregate for aggregate, and coreutils
+#    for a small case), then the error paths: missing/unreadable input, bad rows and their
+#    file:line report, --strict, empty input, over-long keys and records, bad options.
+# Prints "N passed, M failed" last; exits non-zero on any failure.
+set -u
+BUILD=${1:-build}
+BUILD=$(cd "$BUILD" && pwd)
+G="$BUILD/bin/gridmr"
+HASHCOUNT="$BUILD/bench/hashcount"
+REFAGG="$BUILD/tests/ref_aggregate"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=1 LC_ALL=C
+# no network interfaces needed on one machine; keeps Open MPI quiet and fast
+export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/gridmr-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+mpi() { np=$1; shift; timeout 120 mpirun -np "$np" "$@"; }
+
+# ---- 1. unit tests ---------------------------------------------------------------------------
+for t in "$BUILD"/tests/check_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    case "$name" in
+    check_engine)
+        for np in 1 2 3 4; do
+            if CK_FORK=no mpi "$np" "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name on $np ranks"; cat "$T/unit.log"; fi
+            tail -n 1 "$T/unit.log" | sed "s/^/$name np=$np: /"
+        done ;;
+    *)
+        if "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name"; cat "$T/unit.log"; fi
+        tail -n 1 "$T/unit.log" | sed "s/^/$name: /" ;;
+    esac
+done
+
+# ---- 2. inputs -------------------------------------------------------------------------------
+D="$T/data"
+mkdir -p "$D"
+"$G" gen --kind text --size 3M --seed 7 --vocab 20000 --out "$D/zipf.txt" || bad "gen text"
+"$G" gen --kind text --size 1M --seed 8 --out "$D/zipf2.txt" || bad "gen text 2"
+"$G" gen --kind meter --size 2M --seed 9 --customers 500 --out "$D/meter.csv" || bad "gen meter"
+"$G" gen --kind meter --size 300K --seed 10 --customers 50 --out "$D/meter2.csv" || bad "gen meter 2"
+: > "$D/empty.txt"
+printf 'a b\n' > "$D/tiny.txt"                              # smaller than the rank count
+printf 'x\ty  z\r\nlast line without newline' > "$D/noeol.txt"
+printf 'nul\000byte word\nsecond\000 line\n' > "$D/nul.txt"
+# skewed: one word is 90% of the words; and a single huge (but allowed) key
+awk 'BEGIN { for (i = 0; i < 20000; i++) { print "hot hot hot hot hot hot hot hot hot w" (i % 97) } }' > "$D/skew.txt"
+awk 'BEGIN { s = ""; for (i = 0; i < 4000; i++) s = s "k"; for (i = 0; i < 50; i++) print s, "small" }' > "$D/hugekey.txt"
+# many small files
+for i in 1 2 3 4 5 6 7; do head -c $((i * 1000)) "$D/zipf2.txt" > "$D/part$i.txt"; done
+
+# ---- 3. wordcount against bench/hashcount and coreutils ------------------------------------------
+wc_ref() { "$HASHCOUNT" "$@"; }
+check_wc() { # label, gridmr options..., -- inputs...
+    label=$1; shift
+    opts=""
+    while [ "$1" != "--" ]; do opts="$opts $1"; shift; done
+    shift
+    wc_ref "$@" > "$T/ref.txt" || { bad "$label: reference"; return; }
+    for np in 1 2 3 4; do
+        for prov in "" "--provinces 1" "--provinces $np"; do
+            rm -f "$T/out.h5"
+            # shellcheck disable=SC2086
+            if ! mpi "$np" "$G" wordcount --quiet $opts $prov --input "$@" --output "$T/out.h5" > "$T/log" 2>&1; then
+                bad "$label: np=$np $prov exit"; cat "$T/log"; continue
+            fi
+            if "$G" dump "$T/out.h5" > "$T/got.txt" && cmp -s "$T/got.txt" "$T/ref.txt"; then ok; else
+                bad "$label: np=$np $prov output differs from the reference"; diff "$T/got.txt" "$T/ref.txt" | head -5
+            fi
+        done
+    done
+}
+check_wc "zipf" --split-size 64K -- "$D/zipf.txt"
+check_wc "zipf small rounds" --split-size 7K --shuffle-buffer 4K -- "$D/zipf2.txt"
+check_wc "many files" --split-size 1K -- "$D"/part*.txt "$D/empty.txt" "$D/tiny.txt"
+check_wc "skewed keys" --split-size 16K -- "$D/skew.txt"
+check_wc "huge key" --split-size 50K -- "$D/hugekey.txt"
+check_wc "tiny, no eol, nul bytes" -- "$D/tiny.txt" "$D/noeol.txt" "$D/nul.txt"
+
+# coreutils cross-check of the reference itself on a small file
+tr ' \t\r\v\f' '\n\n\n\n\n' < "$D/zipf2.txt" | grep -v '^$' | sort | uniq -c | awk '{ print $2 "\t" $1 }' \
+    | sort -t "$(printf '\t')" -k2,2nr -k1,1 > "$T/core.txt"
+"$HASHCOUNT" "$D/zipf2.txt" > "$T/hc.txt"
+if cmp -s "$T/core.txt" "$T/hc.txt"; then ok; else bad "hashcount disagrees with coreutils"; fi
+
+# ---- 4. aggregate against tests/ref_aggregate ------------------------------------------------
+check_agg() { # label keys values options -- inputs
+    label=$1 keys=$2 vals=$3; shift 3
+    opts=""
+    while [ "$1" != "--" ]; do opts="$opts $1"; shift; done
+    shift
+    "$REFAGG" "$keys" "$vals" "$@" > "$T/ref.txt" 2> "$T/ref.err" || { bad "$label: reference"; cat "$T/ref.err"; return; }
+    for np in 1 2 3 4; do
+        for prov in "" "--provinces $np"; do
+            # shellcheck disable=SC2086
+            if ! mpi "$np" "$G" aggregate --quiet $opts $prov --key "$keys" --value "$vals" --input "$@" \
+                --output "$T/agg.h5" > "$T/log" 2>&1; then
+                bad "$label: np=$np $prov exit"; cat "$T/log"; continue
+            fi
+            if "$G" dump "$T/agg.h5" > "$T/got.txt" && cmp -s "$T/got.txt" "$T/ref.txt"; then ok; else
+                bad "$label: np=$np $prov output differs"; diff "$T/got.txt" "$T/ref.txt" | head -5
+            fi
+        done
+    done
+}
+check_agg "meter by province" province kwh,voltage --split-size 32K -- "$D/meter.csv"
+check_agg "meter composite key, 2 files" province,customer_id kwh --split-size 5K -- "$D/meter.csv" "$D/meter2.csv"
+
+# hand-made CSV: quoting, CRLF, blank lines, reordered columns in a second file, bad rows
+printf 'id,name,v\r\n1,"a, b",1.5\r\n2,"say ""hi""",2\r\n\r\n3,c,-0.25\r\n1,"a, b",0.5\r\n4,d\r\n5,e,abc\r\n6,"f"x,1\r\n7,g,inf\r\n8,h,1e300\r\n2,"say ""hi""",3' > "$D/q1.csv"
+printf 'v,id,name\n10,1,"a, b"\n,2,x\n' > "$D/q2.csv"
+"$REFAGG" name v "$D/q1.csv" "$D/q2.csv" > "$T/ref.txt" 2>/dev/null
+printf 'a, b\t3\t12\t0.5\t10\nc\t1\t-0.25\t-0.25\t-0.25\nsay "hi"\t2\t5\t2\t3\n' > "$T/want.txt"
+if cmp -s "$T/ref.txt" "$T/want.txt"; then ok; else bad "ref_aggregate on quoted CSV"; diff "$T/ref.txt" "$T/want.txt"; fi
+for np in 1 3; do
+    mpi "$np" "$G" aggregate --quiet --split-size 16 --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/q.h5" > "$T/log" 2>&1
+    st=$?
+    "$G" dump "$T/q.h5" > "$T/got.txt" 2>/dev/null
+    if [ $st -eq 0 ] && cmp -s "$T/got.txt" "$T/want.txt"; then ok; else bad "quoted CSV np=$np (exit $st)"; cat "$T/log"; diff "$T/got.txt" "$T/want.txt"; fi
+    cat > "$T/want.rej" <<EOR
+$D/q1.csv:7: expected 3 fields, found 2
+$D/q1.csv:8: column v: 'abc' is not a finite number
+$D/q1.csv:9: unexpected text after a closing quote
+$D/q1.csv:10: column v: 'inf' is not a finite number
+$D/q1.csv:11: column v: 1e+300 is out of the summable range (|x| < 2^80)
+$D/q2.csv:3: column v: '' is not a finite number
+EOR
+    if cmp -s "$T/q.h5.rejects" "$T/want.rej"; then ok; else bad "rejects file np=$np"; diff "$T/q.h5.rejects" "$T/want.rej"; fi
+    if h5dump -a /rejected "$T/q.h5" 2>/dev/null | grep -q '(0): 6'; then ok; else bad "rejected attribute np=$np"; fi
+done
+
+# ---- 5. error paths --------------------------------------------------------------------------
+expect() { # label, wanted exit status, grep pattern for stderr (or ""), command...
+    label=$1 want=$2 pat=$3; shift 3
+    "$@" > "$T/out" 2> "$T/err"
+    st=$?
+    if [ "$st" -ne "$want" ]; then bad "$label: exit $st, expected $want"; cat "$T/err"; return; fi
+    if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err"; then bad "$label: stderr lacks '$pat'"; cat "$T/err"; return; fi
+    ok
+}
+expect "missing input" 1 "nope.txt: No such file or directory" mpi 3 "$G" wordcount --input "$D/tiny.txt" "$D/nope.txt" --output "$T/e.h5"
+if [ "$(grep -c '^gridmr' "$T/err")" -eq 1 ]; then ok; else bad "missing input: not exactly one error line"; cat "$T/err"; fi
+expect "directory input" 1 "not a regular file" mpi 2 "$G" wordcount --input "$D" --output "$T/e.h5"
+chmod 000 "$D/tiny.txt"
+if [ "$(id -u)" -ne 0 ]; then
+    expect "unreadable input" 1 "Permission denied" mpi 2 "$G" wordcount --input "$D/tiny.txt" --output "$T/e.h5"
+fi
+chmod 644 "$D/tiny.txt"
+expect "unwritable output" 1 "cannot create the result file" mpi 2 "$G" wordcount --input "$D/tiny.txt" --output "$T/no/such/dir/o.h5"
+expect "strict stops at the bad row" 65 "q1.csv:7: expected 3 fields" mpi 2 "$G" aggregate --strict --key name --value v --input "$D/q1.csv" --output "$T/s.h5"
+expect "missing column" 65 "no column named 'kwh'" mpi 2 "$G" aggregate --key name --value kwh --input "$D/q1.csv" --output "$T/s.h5"
+expect "empty input" 0 "" mpi 4 "$G" wordcount --input "$D/empty.txt" --output "$T/empty.h5"
+if [ -z "$("$G" dump "$T/empty.h5")" ]; then ok; else bad "empty input gives rows"; fi
+expect "over-long key" 0 "" mpi 2 "$G" wordcount --max-key 100 --input "$D/hugekey.txt" "$D/tiny.txt" --output "$T/k.h5"
+if [ "$(wc -l < "$T/k.h5.rejects")" -eq 50 ] && head -n 1 "$T/k.h5.rejects" | grep -q "hugekey.txt:1: key of 4000 bytes is longer than --max-key 100" \
+    && [ "$("$G" dump "$T/k.h5" | tr '\n' ' ')" = "small	50 a	1 b	1 " ]; then ok; else bad "over-long key rejects"; head -n 2 "$T/k.h5.rejects"; "$G" dump "$T/k.h5"; fi
+expect "over-long record" 0 "" mpi 3 "$G" wordcount --max-record 1000 --split-size 3000 --input "$D/hugekey.txt" "$D/tiny.txt" --output "$T/r.h5"
+if [ "$(wc -l < "$T/r.h5.rejects")" -eq 50 ] && sed -n 50p "$T/r.h5.rejects" | grep -q "hugekey.txt:50: record longer than --max-record 1000 bytes" \
+    && [ "$("$G" dump "$T/r.h5" | tr '\n' ' ')" = "a	1 b	1 " ]; then ok; else bad "over-long record rejects"; tail -n 2 "$T/r.h5.rejects"; "$G" dump "$T/r.h5"; fi
+expect "bad size option" 2 "not a size" mpi 2 "$G" wordcount --split-size 12Q --input "$D/tiny.txt" --output "$T/e.h5"
+expect "too many provinces" 2 "more than the 2 ranks" mpi 2 "$G" wordcount --provinces 3 --input "$D/tiny.txt" --output "$T/e.h5"
+expect "unknown option" 2 "unknown option" "$G" wordcount --frobnicate 1 --input "$D/tiny.txt" --output "$T/e.h5"
+expect "dump of a non-result" 1 "cannot open" "$G" dump "$D/tiny.txt"
+expect "dump --top" 0 "" "$G" dump "$T/k.h5" --top 1
+if [ "$(cat "$T/out")" = "small	50" ]; then ok; else bad "dump --top 1"; cat "$T/out"; fi
+expect "result attributes" 0 "" h5dump -A "$T/k.h5"
+for a in job options gridmr_version input_bytes records rejected ranks provinces time_map time_shuffle; do
+    if grep -q "ATTRIBUTE \"$a\"" "$T/out"; then ok; else bad "attribute $a missing"; fi
+done
+
+# ---- 6. examples -----------------------------------------------------------------------------
+for ex in "$BUILD"/examples/*; do
+    [ -x "$ex" ] || continue
+    if mpi 3 "$ex" "$D/zipf2.txt" "$T/ex.h5" > "$T/log" 2>&1; then ok; else bad "example $(basename "$ex")"; cat "$T/log"; fi
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
