@@ -49,6 +49,18 @@ gmr_err gmr__kvt_create(size_t value_size, gmr_combine_fn combine, void *ctx, gm
 void gmr__kvt_destroy(gmr__kvt **t);
 gmr_err gmr__kvt_insert(gmr__kvt *t, uint64_t hash, const void *key, uint32_t klen, const void *val,
                         uint32_t vlen);
+/* Cache hints for batched inserts (no effect on contents): the slot a hash maps to, then the
+ * entry that slot points at. Issued for a batch of keys before inserting them, so the memory
+ * latency of one key overlaps the others'. */
+static inline void gmr__kvt_prefetch_slot(const gmr__kvt *t, uint64_t hash)
+{
+    __builtin_prefetch(&t->slots[(hash * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - t->bits)]);
+}
+static inline void gmr__kvt_prefetch_entry(const gmr__kvt *t, uint64_t hash)
+{
+    uint64_t v = t->slots[(hash * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - t->bits)];
+    if (v && (v >> 32) == (hash >> 32)) __builtin_prefetch(t->ent + ((v & 0xffffffff) - 1) * t->stride);
+}
 /* Bytes held, for memory reporting. */
 uint64_t gmr__kvt_bytes(const gmr__kvt *t);
 

@@ -66,21 +66,32 @@ void gmr__plan_destroy(gmr__plan **pp)
     *pp = NULL;
 }
 
-/* HQ: check one input and append its splits. */
-static gmr_err plan_file(gmr__plan *p, int f, uint64_t split_size)
+/* HQ: check one input (exists, regular file, readable) and record its size. */
+static gmr_err check_file(gmr__plan *p, int f)
 {
     gmr_err err = GMR_OK;
     const char *path = p->paths[f];
     struct stat st;
-    int fd = -1;
-    uint64_t b = 0;
-
-    fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY);
     GMR_CHECK(fd >= 0, GMR_ERR_IO, "%s: %s", path, strerror(errno));
     GMR_CHECK(fstat(fd, &st) == 0, GMR_ERR_IO, "%s: %s", path, strerror(errno));
     GMR_CHECK(S_ISREG(st.st_mode), GMR_ERR_IO, "%s: not a regular file", path);
     p->sizes[f] = (uint64_t)st.st_size;
     p->total_bytes += p->sizes[f];
+out:
+    if (fd >= 0) close(fd);
+    return err;
+}
+
+/* HQ: append a file's record-aligned splits. */
+static gmr_err cut_file(gmr__plan *p, int f, uint64_t split_size)
+{
+    gmr_err err = GMR_OK;
+    const char *path = p->paths[f];
+    int fd = -1;
+    uint64_t b = 0;
+    fd = open(path, O_RDONLY);
+    GMR_CHECK(fd >= 0, GMR_ERR_IO, "%s: %s", path, strerror(errno));
     while (b < p->sizes[f]) {
         uint64_t e = b + split_size;
         gmr__split *s;
@@ -102,6 +113,14 @@ out:
     return err;
 }
 
+uint64_t gmr__plan_auto_split(uint64_t total_bytes, int ranks)
+{
+    uint64_t s = total_bytes / (16 * (uint64_t)ranks);
+    if (s < GMR_AUTO_SPLIT_MIN) s = GMR_AUTO_SPLIT_MIN;
+    if (s > GMR_AUTO_SPLIT_MAX) s = GMR_AUTO_SPLIT_MAX;
+    return s;
+}
+
 gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, uint64_t split_size,
                          gmr__plan **pp)
 {
@@ -117,8 +136,11 @@ gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, 
         p->paths[f] = strdup(paths[f]);
         GMR_CHECK(p->paths[f], GMR_ERR_NOMEM, "cannot allocate the plan");
     }
-    if (topo->rank == GMR_HQ)
-        for (int f = 0; f < nfiles && !local; f++) local = plan_file(p, f, split_size);
+    if (topo->rank == GMR_HQ) {
+        for (int f = 0; f < nfiles && !local; f++) local = check_file(p, f);
+        if (!split_size) split_size = gmr__plan_auto_split(p->total_bytes, topo->size);
+        for (int f = 0; f < nfiles && !local; f++) local = cut_file(p, f, split_size);
+    }
     GMR_CALL(gmr__agree(topo->world, local));
 
     hdr[0] = p->nsplits;

@@ -21,8 +21,13 @@ typedef struct gmr__plan {
     uint64_t total_bytes;
 } gmr__plan;
 
+/* The split size when none is given: about 16 splits per rank, so that a rank that finishes
+ * early finds work, clamped to [GMR_AUTO_SPLIT_MIN, GMR_AUTO_SPLIT_MAX]. */
+uint64_t gmr__plan_auto_split(uint64_t total_bytes, int ranks);
+
 /* Collective on topo->world. HQ checks every input (exists, regular, readable), cuts
- * record-aligned splits of about split_size bytes and broadcasts the plan. A bad input fails
+ * record-aligned splits of about split_size bytes (0: gmr__plan_auto_split) and broadcasts
+ * the plan. A bad input fails
  * on every rank before any work: GMR_ERR_IO, with the file and reason in HQ's message. */
 gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, uint64_t split_size,
                          gmr__plan **plan);
