@@ -112,7 +112,6 @@ static const struct {
     {6, "GMR_ERR_DATA", "bad input data"},
     {7, "GMR_ERR_STATE", "operation not valid in this state"},
     {8, "GMR_ERR_INTERNAL", "internal error"},
-    {9, "GMR_ERR_REMOTE", "another rank failed"},
 };
 
 START_TEST(test_err_names_and_messages_for_every_code)
@@ -128,7 +127,6 @@ START_TEST(test_err_names_and_messages_for_every_code)
     ck_assert_int_eq(GMR_OK, 0);
     ck_assert_int_eq(GMR_ERR_IO, 3);
     ck_assert_int_eq(GMR_ERR_DATA, 6);
-    ck_assert_int_eq(GMR_ERR_REMOTE, 9);
 }
 END_TEST
 

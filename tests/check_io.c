@@ -264,7 +264,7 @@ static void scan_and_compare(int fd, const char *path, const char *data, const l
         } else {
             REQUIRE(c.overlong[r] == 0, "%s: record %zu (%zu bytes) reported overlong (max_record %llu)", what, r,
                     L->len[r], (unsigned long long)max_record);
-            REQUIRE(c.len[r] == L->len[r] && memcmp(c.bytes + c.off[r], data + L->off[r], L->len[r]) == 0,
+            REQUIRE(c.len[r] == L->len[r] && (!L->len[r] || memcmp(c.bytes + c.off[r], data + L->off[r], L->len[r]) == 0),
                     "%s: record %zu: expected %zu bytes at file offset %zu, got %zu different bytes", what, r,
                     L->len[r], L->off[r], c.len[r]);
         }

@@ -83,6 +83,8 @@ static unsigned char *make_pool(size_t npool, key_ref *pool)
         if (k < 41) len = (uint32_t)k; /* every length 0..40, the empty key included */
         pool[k].p = bytes + at;
         pool[k].len = len;
+        pool[k].count = 0;
+        pool[k].seen = 0;
         for (uint32_t i = 0; i < len; i++) {
             uint64_t r = rng_below(8);
             bytes[at++] = (unsigned char)(r < 4 ? r : 'a' + (r - 4));

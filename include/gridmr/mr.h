@@ -143,8 +143,9 @@ gmr_err gmr_job_create(MPI_Comm comm, const gmr_job_ops *ops, void *ctx, gmr_job
 /* Not collective; must be identical on every rank. */
 gmr_err gmr_job_set_options(gmr_job job, const gmr_options *opt);
 gmr_err gmr_job_add_input(gmr_job job, const char *path);
-/* Collective on the job's communicator. Returns the same code on every rank: a rank whose
- * error came from another rank gets GMR_ERR_REMOTE; the failing rank's message says why. A
+/* Collective on the job's communicator. Returns the same code on every rank (the worst one
+ * when several ranks fail); gmr_err_is_remote() is true on the ranks that only learned of it,
+ * and the reporting rank's message says why. A
  * missing or unreadable input fails before any work with GMR_ERR_IO; a rejected record under
  * strict fails with GMR_ERR_DATA. */
 gmr_err gmr_job_run(gmr_job job, const char *output_path);

@@ -12,7 +12,7 @@ int gmr__parse_size(const char *text, uint64_t *bytes)
     char *end;
     unsigned long long v;
     uint64_t mul = 1;
-    if (!text || !*text || *text == '-') return -1;
+    if (!text || *text < '0' || *text > '9') return -1; /* strtoull would take blanks and signs */
     errno = 0;
     v = strtoull(text, &end, 10);
     if (errno || end == text) return -1;

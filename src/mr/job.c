@@ -477,11 +477,11 @@ static gmr_err write_rejects(map_state *ms, const char *output_path)
             n++;
             at += sizeof rec + sizeof len + len;
         }
-        if (!local) qsort(lines, n, sizeof *lines, reject_cmp);
+        if (!local && n) qsort(lines, n, sizeof *lines, reject_cmp);
         path = malloc(strlen(output_path) + 16);
         if (!path && !local) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
-        if (!local) {
-            sprintf(path, "%s.rejects", output_path);
+        if (!local && path) {
+            snprintf(path, strlen(output_path) + 16, "%s.rejects", output_path);
             if (n == 0) {
                 if (unlink(path) != 0 && errno != ENOENT)
                     local = GMR_ERROR(GMR_ERR_IO, "%s: %s", path, strerror(errno));

@@ -36,17 +36,18 @@ gmr_err gmr__agree(MPI_Comm comm, gmr_err local)
 {
     gmr_err err = GMR_OK;
     int in[2], res[2], rank;
-    in[0] = local;
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
-    in[1] = -rank; /* MAXLOC takes the lowest rank among equals via the negation */
+    in[0] = local;
+    in[1] = rank; /* MAXLOC keeps the lowest rank among equal codes */
     GMR_CALL_MPI(MPI_Allreduce(in, res, 1, MPI_2INT, MPI_MAXLOC, comm));
     if (res[0] == GMR_OK) return GMR_OK;
     if (local != GMR_OK) {
-        /* several ranks failed: the lowest with the worst code reports, the others keep quiet */
-        if (-res[1] != rank) gmr__err_mark_remote();
-        return local;
+        /* several ranks failed: the lowest with the worst code reports, the others keep quiet;
+         * all return the worst code so every rank exits alike */
+        if (res[1] != rank) gmr__err_mark_remote();
+        return res[0];
     }
-    err = GMR_ERROR(res[0], "failed on rank %d", -res[1]);
+    err = GMR_ERROR(res[0], "failed on rank %d", res[1]);
     gmr__err_mark_remote();
     return err;
 out:
