@@ -129,25 +129,27 @@ gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint6
 
     while (more) {
         uint64_t slen = 0, rtotal = 0;
-        int left = 0;
+        int left = 0, too_big = 0, any_too_big = 0;
         /* A rank that failed locally keeps taking part with empty sends, so nobody waits. */
         for (int d = 0; d < size; d++) {
             uint64_t before = slen;
-            if (!local) local = pack(src, order, &cur[d], quota, &sbuf, &scap, &slen);
-            GMR_CHECK(slen - before <= INT_MAX && slen <= INT_MAX, GMR_ERR_ARG,
-                      "a shuffle round exceeds 2 GiB: lower --shuffle-buffer");
-            scount[d] = (int)(slen - before);
-            sdispl[d] = (int)before;
+            if (!local && !too_big) local = pack(src, order, &cur[d], quota, &sbuf, &scap, &slen);
+            if (slen > INT_MAX) too_big = 1;
+            scount[d] = too_big ? 0 : (int)(slen - before);
+            sdispl[d] = too_big ? 0 : (int)before;
             if (cur[d].pos < cur[d].end && !local) left = 1;
         }
         GMR_CALL_MPI(MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm));
         for (int d = 0; d < size; d++) {
-            GMR_CHECK(rtotal + (uint64_t)rcount[d] <= INT_MAX, GMR_ERR_ARG,
-                      "a shuffle round exceeds 2 GiB: lower --shuffle-buffer");
-            rdispl[d] = (int)rtotal;
+            rdispl[d] = (int)(rtotal <= INT_MAX ? rtotal : 0);
             rtotal += (uint64_t)rcount[d];
             if (d != rank) sent += (uint64_t)scount[d];
         }
+        if (rtotal > INT_MAX) too_big = 1;
+        /* MPI counts are ints: every rank learns if any round would pass 2 GiB, and all stop */
+        GMR_CALL_MPI(MPI_Allreduce(&too_big, &any_too_big, 1, MPI_INT, MPI_LOR, comm));
+        GMR_CHECK(!any_too_big, GMR_ERR_ARG,
+                  "a shuffle round would move more than 2 GiB to or from one rank: lower --shuffle-buffer");
         GMR_CALL(reserve(&rbuf, &rcap, rtotal + 1));
         GMR_CALL(reserve(&sbuf, &scap, slen + 1));
         GMR_CALL_MPI(MPI_Alltoallv(sbuf, scount, sdispl, MPI_BYTE, rbuf, rcount, rdispl, MPI_BYTE, comm));
