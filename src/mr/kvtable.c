@@ -87,10 +87,9 @@ uint64_t gmr__kvt_bytes(const gmr__kvt *t)
     return t->cap * sizeof *t->slots + t->ent_cap * t->stride + t->keys_cap + t->vals_cap;
 }
 
-static gmr_err rehash(gmr__kvt *t)
+static gmr_err rehash_to(gmr__kvt *t, int bits)
 {
     gmr_err err = GMR_OK;
-    int bits = t->bits + 1;
     uint64_t cap = (uint64_t)1 << bits, mask = cap - 1;
     uint64_t *slots = calloc(cap, sizeof *slots);
     GMR_CHECK(slots, GMR_ERR_NOMEM, "cannot grow a key/value table to %llu slots", (unsigned long long)cap);
@@ -105,6 +104,15 @@ static gmr_err rehash(gmr__kvt *t)
     t->bits = bits;
 out:
     return err;
+}
+
+static gmr_err rehash(gmr__kvt *t) { return rehash_to(t, t->bits + 1); }
+
+gmr_err gmr__kvt_reserve(gmr__kvt *t, uint64_t n)
+{
+    int bits = t->bits;
+    while (bits < 40 && ((uint64_t)1 << bits) < 2 * n) bits++;
+    return bits > t->bits ? rehash_to(t, bits) : GMR_OK;
 }
 
 static gmr_err append_value(gmr__kvt *t, uint64_t i, const void *val, uint32_t vlen)

@@ -47,6 +47,8 @@ uint64_t gmr__hash(const void *key, size_t len);
 /* value_size > 0 with combine != NULL: combine mode; otherwise list mode (values kept). */
 gmr_err gmr__kvt_create(size_t value_size, gmr_combine_fn combine, void *ctx, gmr__kvt **t);
 void gmr__kvt_destroy(gmr__kvt **t);
+/* Size the slot array for about n keys now, instead of doubling through the growth steps. */
+gmr_err gmr__kvt_reserve(gmr__kvt *t, uint64_t n);
 gmr_err gmr__kvt_insert(gmr__kvt *t, uint64_t hash, const void *key, uint32_t klen, const void *val,
                         uint32_t vlen);
 /* Cache hints for batched inserts (no effect on contents): the slot a hash maps to, then the

@@ -76,18 +76,34 @@ out:
     return err;
 }
 
+/* Insert received records, a batch at a time: hash the batch and prefetch its slots and
+ * entries first, so the cache misses of a large table overlap (as on the map side). */
+#define INGEST_BATCH 16
 static gmr_err ingest(gmr__kvt *dst, const char *buf, uint64_t len)
 {
     gmr_err err = GMR_OK;
     uint64_t at = 0;
     while (at < len) {
-        uint32_t hdr[2];
-        GMR_CHECK(len - at >= sizeof hdr, GMR_ERR_INTERNAL, "truncated shuffle record");
-        memcpy(hdr, buf + at, sizeof hdr);
-        at += sizeof hdr;
-        GMR_CHECK(len - at >= (uint64_t)hdr[0] + hdr[1], GMR_ERR_INTERNAL, "truncated shuffle record");
-        GMR_CALL(gmr__kvt_insert(dst, gmr__hash(buf + at, hdr[0]), buf + at, hdr[0], buf + at + hdr[0], hdr[1]));
-        at += (uint64_t)hdr[0] + hdr[1];
+        const char *key[INGEST_BATCH], *val[INGEST_BATCH];
+        uint32_t klen[INGEST_BATCH], vlen[INGEST_BATCH];
+        uint64_t hash[INGEST_BATCH];
+        int n = 0;
+        for (; n < INGEST_BATCH && at < len; n++) {
+            uint32_t hdr[2];
+            GMR_CHECK(len - at >= sizeof hdr, GMR_ERR_INTERNAL, "truncated shuffle record");
+            memcpy(hdr, buf + at, sizeof hdr);
+            at += sizeof hdr;
+            GMR_CHECK(len - at >= (uint64_t)hdr[0] + hdr[1], GMR_ERR_INTERNAL, "truncated shuffle record");
+            key[n] = buf + at;
+            klen[n] = hdr[0];
+            val[n] = buf + at + hdr[0];
+            vlen[n] = hdr[1];
+            hash[n] = gmr__hash(key[n], klen[n]);
+            gmr__kvt_prefetch_slot(dst, hash[n]);
+            at += (uint64_t)hdr[0] + hdr[1];
+        }
+        for (int j = 0; j < n; j++) gmr__kvt_prefetch_entry(dst, hash[j]);
+        for (int j = 0; j < n; j++) GMR_CALL(gmr__kvt_insert(dst, hash[j], key[j], klen[j], val[j], vlen[j]));
     }
 out:
     return err;
@@ -119,6 +135,9 @@ gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint6
     rdispl = calloc((size_t)size, sizeof *rdispl);
     GMR_CHECK(order && start && cur && scount && sdispl && rcount && rdispl, GMR_ERR_NOMEM,
               "cannot allocate shuffle tables for %llu keys", (unsigned long long)src->n);
+
+    /* the destination receives about as many distinct keys as this rank holds: size it once */
+    GMR_CALL(gmr__kvt_reserve(dst, src->n));
 
     /* counting sort of entries by destination */
     for (uint64_t i = 0; i < src->n; i++) start[gmr__dest(gmr__kvt_entry(src, i)->hash, level, size) + 1]++;
