@@ -1,0 +1,10 @@
+/* gridmr/gridmr.h: everything public in one include. */
+#ifndef GRIDMR_GRIDMR_H
+#define GRIDMR_GRIDMR_H
+
+#include "gridmr/apps.h"
+#include "gridmr/err.h"
+#include "gridmr/log.h"
+#include "gridmr/mr.h"
+
+#endif
