@@ -39,6 +39,8 @@ LIBSO    := $(BUILD)/lib/libgridmr.so
 GRIDMR   := $(BUILD)/bin/gridmr
 
 .PHONY: all deps demo check tests bench install clean
+# objects are not intermediate files: keep them, so a second make rebuilds nothing
+.SECONDARY:
 all: $(LIBA) $(LIBSO) $(GRIDMR) $(EXAMPLES) $(BUILD)/gridmr.pc
 
 deps:
