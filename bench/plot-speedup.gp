@@ -36,8 +36,8 @@ set ylabel 'speedup over 1 rank'
 ytop = (ranks > paper ? ranks : paper) * 1.15
 set yrange [0:ytop]
 set ytics 0.5
-set label 1 sprintf('ideal: %d ranks', ranks) at first xmax / 1.03, first ranks + ytop * 0.03 right textcolor rgb '#2e7d32'
-set label 2 "paper's Table 3/4 average on 4 nodes: 3.83" at first xmax / 1.03, first paper + ytop * 0.03 right textcolor rgb '#c62828'
+set label 1 sprintf('ideal: %d ranks', ranks) at first xmax / 1.06, first ranks + ytop * 0.03 right textcolor rgb '#2e7d32'
+set label 2 "paper's Table 3/4 average on 4 nodes: 3.83" at first xmax / 1.06, first paper + ytop * 0.03 right textcolor rgb '#c62828'
 plot csv skip 1 using 1:7:xtic(1) with linespoints lw 2 pt 7 ps 1.3 lc rgb '#1565c0' title 'speedup, wall time of mpirun', \
      ''  skip 1 using 1:10 with linespoints lw 2 pt 5 ps 1.2 lc rgb '#ef6c00' title "speedup, gridmr's total", \
      ''  skip 1 using 1:7:(sprintf('%.2f', $7)) with labels left offset char 1,0 font ',10' textcolor rgb '#1565c0' notitle, \
