@@ -481,7 +481,7 @@ START_TEST(test_shuffle_combine_mode_sends_keys_home)
         }
         all_assert(insert_ok, "insert: %s", gmr_err_message());
         src_n = src->n;
-        gmr_err e = gmr__shuffle(MPI_COMM_WORLD, src, levels[l], 64, dst, &sent, &rounds);
+        gmr_err e = gmr__shuffle(MPI_COMM_WORLD, &src, 1, levels[l], 64, dst, &sent, &rounds);
         all_assert(e == GMR_OK, "level %d: gmr__shuffle returned %s: %s", (int)levels[l], gmr_err_name(e),
                    gmr_err_message());
         for (uint64_t j = 0; j < dst->n; j++) {
@@ -549,7 +549,7 @@ START_TEST(test_shuffle_list_mode_keeps_every_value)
         }
     }
     all_assert(insert_ok, "insert: %s", gmr_err_message());
-    gmr_err e = gmr__shuffle(MPI_COMM_WORLD, src, GMR_LEVEL_PROVINCE, 64, dst, &sent, &rounds);
+    gmr_err e = gmr__shuffle(MPI_COMM_WORLD, &src, 1, GMR_LEVEL_PROVINCE, 64, dst, &sent, &rounds);
     all_assert(e == GMR_OK, "gmr__shuffle returned %s: %s", gmr_err_name(e), gmr_err_message());
     uint64_t values = 0, keys = 0, mine[2] = {dst->n, dst->nvalues}, all[2];
     for (uint64_t j = 0; j < dst->n && !bad; j++) {

@@ -115,7 +115,7 @@ gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void
 
 /* ---- options ----------------------------------------------------------------------------- */
 
-#define GMR_AUTO_SPLIT_MIN (1u << 20)          /* --split-size default: input / (16 x ranks), */
+#define GMR_AUTO_SPLIT_MIN (1u << 20)          /* --split-size default: input / (32 x ranks), */
 #define GMR_AUTO_SPLIT_MAX (64u << 20)         /* clamped to [1 MiB, 64 MiB] */
 #define GMR_DEFAULT_SHUFFLE_BUFFER (64u << 20) /* --shuffle-buffer, bytes sent per rank per round */
 #define GMR_DEFAULT_MAX_KEY 4096u              /* --max-key, longest key in bytes */
@@ -123,7 +123,7 @@ gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void
 
 typedef struct gmr_options {
     int provinces;          /* 0: default, round(sqrt(ranks)) clamped to [1, ranks] */
-    uint64_t split_size;    /* 0: input bytes / (16 x ranks), clamped to [1 MiB, 64 MiB] */
+    uint64_t split_size;    /* 0: input bytes / (32 x ranks), clamped to [1 MiB, 64 MiB] */
     uint64_t shuffle_buffer;
     uint64_t max_key;
     uint64_t max_record;

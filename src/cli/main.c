@@ -30,7 +30,7 @@ static void usage(FILE *f)
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
-            "  --split-size SIZE    input split size (default input/(16 x ranks), 1M..64M)\n"
+            "  --split-size SIZE    input split size (default input/(32 x ranks), 1M..64M)\n"
             "  --shuffle-buffer SIZE  bytes a rank sends per shuffle round (default 64M)\n"
             "  --max-key SIZE       longest key; longer ones are rejected (default 4096)\n"
             "  --max-record SIZE    longest record (line); longer ones are rejected (default 64M)\n"

@@ -59,6 +59,7 @@ typedef struct map_state map_state;
 typedef struct emit_batch {
     int n;
     uint64_t hash[EMIT_BATCH];
+    int part[EMIT_BATCH];
     uint32_t klen[EMIT_BATCH];
     uint64_t koff[EMIT_BATCH];
     gmr__buf keys;  /* key bytes of the batch */
@@ -79,7 +80,10 @@ struct map_state {
     gmr__sched *sched;
     const gmr__reader_ops *reader;
     gmr__reader_state rst;
-    gmr__kvt *table;
+    gmr__kvt **parts;          /* map output, one table per rank of the province: part d holds
+                                  the keys bound for province rank d, so the keys this rank
+                                  keeps never move again */
+    int nparts;
     emit_batch batch;
     int *fds;
     header *headers;
@@ -231,10 +235,10 @@ static gmr_err flush_batch(map_state *ms)
 {
     gmr_err err = GMR_OK;
     emit_batch *b = &ms->batch;
-    size_t vs = ms->table->value_size;
-    for (int j = 0; j < b->n; j++) gmr__kvt_prefetch_entry(ms->table, b->hash[j]);
+    size_t vs = ms->parts[0]->value_size;
+    for (int j = 0; j < b->n; j++) gmr__kvt_prefetch_entry(ms->parts[b->part[j]], b->hash[j]);
     for (int j = 0; j < b->n; j++)
-        GMR_CALL(gmr__kvt_insert(ms->table, b->hash[j], b->keys.data + b->koff[j], b->klen[j],
+        GMR_CALL(gmr__kvt_insert(ms->parts[b->part[j]], b->hash[j], b->keys.data + b->koff[j], b->klen[j],
                                  b->vals.data + (size_t)j * vs, (uint32_t)vs));
 out:
     b->n = 0;
@@ -247,23 +251,28 @@ gmr_err gmr_emit(gmr_emitter *em, const void *key, size_t klen, const void *val,
     gmr_err err = GMR_OK;
     map_state *ms = em->ms;
     emit_batch *b = &ms->batch;
+    gmr__kvt *t;
     uint64_t h;
+    int part;
     if (klen > ms->job->opt.max_key)
         return gmr_reject(em, "key of %zu bytes is longer than --max-key %llu", klen,
                           (unsigned long long)ms->job->opt.max_key);
     GMR_CHECK(vlen <= UINT32_MAX, GMR_ERR_ARG, "value of %zu bytes is too large", vlen);
     h = gmr__hash(key, klen);
-    if (!ms->table->value_size) return gmr__kvt_insert(ms->table, h, key, (uint32_t)klen, val, (uint32_t)vlen);
-    GMR_CHECK(vlen == ms->table->value_size, GMR_ERR_ARG, "value of %zu bytes emitted, the job declares value_size %zu",
-              vlen, ms->table->value_size);
+    part = gmr__dest(h, GMR_LEVEL_PROVINCE, ms->nparts);
+    t = ms->parts[part];
+    if (!t->value_size) return gmr__kvt_insert(t, h, key, (uint32_t)klen, val, (uint32_t)vlen);
+    GMR_CHECK(vlen == t->value_size, GMR_ERR_ARG, "value of %zu bytes emitted, the job declares value_size %zu", vlen,
+              t->value_size);
     if (b->keys.len + klen > b->keys.cap) GMR_CALL(gmr__buf_reserve(&b->keys, b->keys.len + klen));
     if (klen) memcpy(b->keys.data + b->keys.len, key, klen);
     memcpy(b->vals.data + (size_t)b->n * vlen, val, vlen);
     b->hash[b->n] = h;
+    b->part[b->n] = part;
     b->klen[b->n] = (uint32_t)klen;
     b->koff[b->n] = b->keys.len;
     b->keys.len += klen;
-    gmr__kvt_prefetch_slot(ms->table, h);
+    gmr__kvt_prefetch_slot(t, h);
     if (++b->n == EMIT_BATCH) GMR_CALL(flush_batch(ms));
 out:
     return err;
@@ -372,7 +381,8 @@ static void map_state_free(map_state *ms)
     free(ms->split_records);
     gmr__buf_free(&ms->batch.keys);
     gmr__buf_free(&ms->batch.vals);
-    gmr__kvt_destroy(&ms->table);
+    for (int d = 0; ms->parts && d < ms->nparts; d++) gmr__kvt_destroy(&ms->parts[d]);
+    free(ms->parts);
 }
 
 /* ---- rejects ----------------------------------------------------------------------------- */
@@ -637,7 +647,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     gmr_output out;
     gmr_summary *sum = &job->summary;
     double t0 = now(), t1, tphase[5] = {0};
-    uint64_t counts[5], totals[5], sent1 = 0, sent2 = 0, rounds = 0;
+    uint64_t counts[4] = {0}, totals[4], sent1 = 0, sent2 = 0, rounds = 0;
     gmr__result_meta meta;
 
     memset(&ms, 0, sizeof ms);
@@ -662,35 +672,39 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     ms.split_records = calloc(plan->nsplits + 1, sizeof *ms.split_records);
     if (!ms.fds || !ms.headers || !ms.split_records) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
     for (int f = 0; ms.fds && f < plan->nfiles; f++) ms.fds[f] = -1;
-    if (!local) local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &ms.table);
+    ms.nparts = topo->psize;
+    ms.parts = calloc((size_t)ms.nparts, sizeof *ms.parts);
+    if (!ms.parts && !local) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
+    for (int d = 0; ms.parts && d < ms.nparts && !local; d++)
+        local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &ms.parts[d]);
     if (!local && job->ops->combine) local = gmr__buf_reserve(&ms.batch.vals, EMIT_BATCH * job->ops->value_size);
     GMR_CALL(gmr__agree(topo->world, local));
     local = gmr__sched_run(topo, plan->nsplits, map_split, &ms, &ms.sched);
     if (!local && ms.batch.n) local = flush_batch(&ms);
-    gmr_log(GMR_LOG_INFO, "map: %llu bytes, %llu records, %llu keys in %.3f s", (unsigned long long)ms.bytes,
-            (unsigned long long)ms.records, (unsigned long long)(ms.table ? ms.table->n : 0), now() - t1);
+    if (gmr_log_get_level() >= GMR_LOG_INFO) {
+        uint64_t keys = 0;
+        for (int d = 0; d < ms.nparts; d++) keys += ms.parts[d]->n;
+        gmr_log(GMR_LOG_INFO, "map: %llu bytes, %llu records, %llu keys in %.3f s", (unsigned long long)ms.bytes,
+                (unsigned long long)ms.records, (unsigned long long)keys, now() - t1);
+    }
     GMR_CALL(gmr__agree(topo->world, local));
     GMR_CALL(write_rejects(&ms, output_path));
     tphase[1] = now() - t1;
     t1 = now();
 
     /* shuffle inside the province, then across provinces */
-    /* every rank takes part in each agreement, whatever its province's size */
-    if (topo->psize > 1) local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &prov);
-    GMR_CALL(gmr__agree(topo->world, local));
-    if (topo->psize > 1) {
-        local = gmr__shuffle(topo->prov, ms.table, GMR_LEVEL_PROVINCE, job->opt.shuffle_buffer, prov, &sent1,
-                             &rounds);
-        gmr__kvt_destroy(&ms.table);
-    } else {
-        prov = ms.table; /* a one-rank province already holds all its keys */
-        ms.table = NULL;
-    }
+    /* this rank's own part of the map output becomes its province table; the others are sent */
+    prov = ms.parts[topo->prank];
+    if (topo->psize > 1)
+        local = gmr__shuffle(topo->prov, ms.parts, ms.nparts, GMR_LEVEL_PROVINCE, job->opt.shuffle_buffer, prov,
+                             &sent1, &rounds);
+    ms.parts[topo->prank] = NULL;
+    for (int d = 0; d < ms.nparts; d++) gmr__kvt_destroy(&ms.parts[d]);
     GMR_CALL(gmr__agree(topo->world, local));
     if (topo->provinces > 1) {
         local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global);
         GMR_CALL(gmr__agree(topo->world, local));
-        GMR_CALL(gmr__agree(topo->world, gmr__shuffle(topo->world, prov, GMR_LEVEL_GLOBAL, job->opt.shuffle_buffer,
+        GMR_CALL(gmr__agree(topo->world, gmr__shuffle(topo->world, &prov, 1, GMR_LEVEL_GLOBAL, job->opt.shuffle_buffer,
                                                        global, &sent2, &rounds)));
         gmr__kvt_destroy(&prov);
     } else {
@@ -711,8 +725,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     counts[1] = ms.rejected;
     counts[2] = out.n;
     counts[3] = sent1 + sent2;
-    counts[4] = 0;
-    GMR_CALL_MPI(MPI_Allreduce(counts, totals, 5, MPI_UINT64_T, MPI_SUM, topo->world));
+    GMR_CALL_MPI(MPI_Allreduce(counts, totals, 4, MPI_UINT64_T, MPI_SUM, topo->world));
     sum->ranks = topo->size;
     sum->provinces = topo->provinces;
     sum->splits = plan->nsplits;

@@ -14,8 +14,10 @@
 #include <string.h>
 
 typedef struct cursor {
-    uint64_t pos, end;   /* range in `order` for this destination */
-    uint64_t vcur;       /* list mode: value cursor inside order[pos] */
+    const gmr__kvt *t;     /* table the destination's keys come from */
+    const uint32_t *order; /* entry indices in t, or NULL for t's entries in order */
+    uint64_t pos, end;     /* range in order (or in t) for this destination */
+    uint64_t vcur;         /* list mode: value cursor inside the current entry */
 } cursor;
 
 static gmr_err reserve(char **buf, uint64_t *cap, uint64_t need)
@@ -48,13 +50,13 @@ out:
 }
 
 /* Pack up to quota bytes (at least one record when any is left) for one destination. */
-static gmr_err pack(const gmr__kvt *t, const uint32_t *order, cursor *c, uint64_t quota, char **buf,
-                    uint64_t *cap, uint64_t *len)
+static gmr_err pack(cursor *c, uint64_t quota, char **buf, uint64_t *cap, uint64_t *len)
 {
     gmr_err err = GMR_OK;
+    const gmr__kvt *t = c->t;
     uint64_t start = *len;
     while (c->pos < c->end && *len - start < quota) {
-        uint64_t i = order[c->pos];
+        uint64_t i = c->order ? c->order[c->pos] : c->pos;
         const char *key = gmr__kvt_key(t, i);
         uint32_t klen = gmr__kvt_entry(t, i)->klen;
         if (t->value_size) {
@@ -109,13 +111,13 @@ out:
     return err;
 }
 
-gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint64_t buffer, gmr__kvt *dst,
-                     uint64_t *bytes_sent, uint64_t *rounds)
+gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level level, uint64_t buffer,
+                     gmr__kvt *dst, uint64_t *bytes_sent, uint64_t *rounds)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     int rank, size, more = 1;
     uint32_t *order = NULL;
-    uint64_t *start = NULL;
+    uint64_t *start = NULL, expect = 0;
     cursor *cur = NULL;
     int *scount = NULL, *sdispl = NULL, *rcount = NULL, *rdispl = NULL;
     char *sbuf = NULL, *rbuf = NULL;
@@ -123,28 +125,46 @@ gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint6
 
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    GMR_CHECK(nsrc == 1 || (nsrc == size && src[rank] == dst), GMR_ERR_ARG,
+              "shuffle needs one source table, or one per rank with this rank's being the destination");
     quota = buffer / (uint64_t)size;
     if (quota < 1) quota = 1;
 
-    order = malloc((src->n + 1) * sizeof *order);
     start = calloc((size_t)size + 1, sizeof *start);
     cur = calloc((size_t)size, sizeof *cur);
     scount = calloc((size_t)size, sizeof *scount);
     sdispl = calloc((size_t)size, sizeof *sdispl);
     rcount = calloc((size_t)size, sizeof *rcount);
     rdispl = calloc((size_t)size, sizeof *rdispl);
-    GMR_CHECK(order && start && cur && scount && sdispl && rcount && rdispl, GMR_ERR_NOMEM,
-              "cannot allocate shuffle tables for %llu keys", (unsigned long long)src->n);
+    GMR_CHECK(start && cur && scount && sdispl && rcount && rdispl, GMR_ERR_NOMEM, "cannot allocate shuffle state");
 
+    if (nsrc == 1) {
+        /* one table: order its entries by destination (a counting sort of indices) */
+        const gmr__kvt *t = src[0];
+        order = malloc((t->n + 1) * sizeof *order);
+        GMR_CHECK(order, GMR_ERR_NOMEM, "cannot allocate shuffle order for %llu keys", (unsigned long long)t->n);
+        for (uint64_t i = 0; i < t->n; i++) start[gmr__dest(gmr__kvt_entry(t, i)->hash, level, size) + 1]++;
+        for (int d = 0; d < size; d++) start[d + 1] += start[d];
+        for (int d = 0; d < size; d++) cur[d].pos = start[d];
+        for (uint64_t i = 0; i < t->n; i++)
+            order[cur[gmr__dest(gmr__kvt_entry(t, i)->hash, level, size)].pos++] = (uint32_t)i;
+        for (int d = 0; d < size; d++) {
+            cur[d].t = t;
+            cur[d].order = order;
+            cur[d].pos = start[d];
+            cur[d].end = start[d + 1];
+        }
+        expect = t->n;
+    } else {
+        /* already partitioned at the source: this rank's own keys stay where they are */
+        for (int d = 0; d < size; d++) {
+            cur[d].t = src[d];
+            cur[d].end = d == rank ? 0 : src[d]->n;
+            expect += src[d]->n;
+        }
+    }
     /* the destination receives about as many distinct keys as this rank holds: size it once */
-    GMR_CALL(gmr__kvt_reserve(dst, src->n));
-
-    /* counting sort of entries by destination */
-    for (uint64_t i = 0; i < src->n; i++) start[gmr__dest(gmr__kvt_entry(src, i)->hash, level, size) + 1]++;
-    for (int d = 0; d < size; d++) start[d + 1] += start[d];
-    for (int d = 0; d < size; d++) cur[d].pos = start[d], cur[d].end = start[d + 1];
-    for (uint64_t i = 0; i < src->n; i++) order[cur[gmr__dest(gmr__kvt_entry(src, i)->hash, level, size)].pos++] = (uint32_t)i;
-    for (int d = 0; d < size; d++) cur[d].pos = start[d];
+    GMR_CALL(gmr__kvt_reserve(dst, expect));
 
     while (more) {
         uint64_t slen = 0, rtotal = 0;
@@ -152,7 +172,7 @@ gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint6
         /* A rank that failed locally keeps taking part with empty sends, so nobody waits. */
         for (int d = 0; d < size; d++) {
             uint64_t before = slen;
-            if (!local && !too_big) local = pack(src, order, &cur[d], quota, &sbuf, &scap, &slen);
+            if (!local && !too_big) local = pack(&cur[d], quota, &sbuf, &scap, &slen);
             if (slen > INT_MAX) too_big = 1;
             scount[d] = too_big ? 0 : (int)(slen - before);
             sdispl[d] = too_big ? 0 : (int)before;

@@ -16,11 +16,14 @@ static inline int gmr__dest(uint64_t hash, gmr__level level, int size)
                                        : (int)((uint32_t)(hash >> 32) % (uint32_t)size);
 }
 
-/* Collective on comm. Sends every (key, value) of src to rank gmr__dest(hash) of comm and
- * inserts what arrives into dst (combining there in combine mode). Runs in rounds of at most
- * about `buffer` bytes sent per rank (counts exchanged with MPI_Alltoall first, then
- * MPI_Alltoallv), until every rank is done; totals are 64-bit. src is left as it was. */
-gmr_err gmr__shuffle(MPI_Comm comm, const gmr__kvt *src, gmr__level level, uint64_t buffer, gmr__kvt *dst,
-                     uint64_t *bytes_sent, uint64_t *rounds);
+/* Collective on comm. Sends every (key, value) to rank gmr__dest(hash) of comm and inserts
+ * what arrives into dst (combining there in combine mode). src is either one table (nsrc == 1)
+ * holding keys for any rank, or one table per rank (nsrc == size of comm) where src[d] holds
+ * exactly the keys bound for rank d and src[rank] is dst itself: the keys a rank keeps are then
+ * neither copied nor re-inserted. Runs in rounds of at most about `buffer` bytes sent per rank
+ * (counts exchanged with MPI_Alltoall first, then MPI_Alltoallv), until every rank is done;
+ * totals are 64-bit. The other source tables are left as they were. */
+gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level level, uint64_t buffer,
+                     gmr__kvt *dst, uint64_t *bytes_sent, uint64_t *rounds);
 
 #endif

@@ -116,7 +116,7 @@ out:
 
 uint64_t gmr__plan_auto_split(uint64_t total_bytes, int ranks)
 {
-    uint64_t s = total_bytes / (16 * (uint64_t)ranks);
+    uint64_t s = total_bytes / (32 * (uint64_t)ranks);
     if (s < GMR_AUTO_SPLIT_MIN) s = GMR_AUTO_SPLIT_MIN;
     if (s > GMR_AUTO_SPLIT_MAX) s = GMR_AUTO_SPLIT_MAX;
     return s;

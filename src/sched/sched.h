@@ -21,7 +21,7 @@ typedef struct gmr__plan {
     uint64_t total_bytes;
 } gmr__plan;
 
-/* The split size when none is given: about 16 splits per rank, so that a rank that finishes
+/* The split size when none is given: about 32 splits per rank, so that a rank that finishes
  * early finds work, clamped to [GMR_AUTO_SPLIT_MIN, GMR_AUTO_SPLIT_MAX]. */
 uint64_t gmr__plan_auto_split(uint64_t total_bytes, int ranks);
 
