@@ -411,7 +411,7 @@ static gmr_err write_rejects(map_state *ms, const char *output_path)
     gmr__plan *plan = ms->plan;
     uint64_t *first_line = NULL, n = 0, at = 0;
     reject_line *lines = NULL;
-    int *counts = NULL, *displs = NULL, mylen, size = ms->topo->size;
+    int *counts = NULL, *displs = NULL, mylen, size = ms->topo->size, go = 1;
     char *all = NULL, *path = NULL;
     FILE *fp = NULL;
     gmr__buf mine = {0};
@@ -446,8 +446,9 @@ static gmr_err write_rejects(map_state *ms, const char *output_path)
         mine.len += sizeof rec + sizeof len + len;
         at += sizeof hdr + sizeof len + len;
     }
-    GMR_CHECK(mine.len < (1u << 30), GMR_ERR_ARG, "too many rejected records to report");
-    mylen = (int)mine.len;
+    /* a rank with too much to report still takes part in the gathers below, with nothing */
+    mylen = mine.len < (1u << 30) ? (int)mine.len : 0;
+    if (mine.len >= (1u << 30)) local = GMR_ERROR(GMR_ERR_ARG, "too many rejected records to report");
     counts = calloc((size_t)size, sizeof *counts);
     displs = calloc((size_t)size, sizeof *displs);
     GMR_CHECK(counts && displs, GMR_ERR_NOMEM, "cannot allocate reject counts");
@@ -463,7 +464,11 @@ static gmr_err write_rejects(map_state *ms, const char *output_path)
         if (!all && !local) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot gather rejected records");
         if (local) memset(counts, 0, (size_t)size * sizeof *counts), memset(displs, 0, (size_t)size * sizeof *displs);
         at = local ? 0 : total;
+        go = !local;
     }
+    /* HQ says whether it can take the bytes; if not, everyone sends nothing */
+    GMR_CALL_MPI(MPI_Bcast(&go, 1, MPI_INT, GMR_HQ, comm));
+    if (!go) mylen = 0;
     GMR_CALL_MPI(MPI_Gatherv(mine.data, mylen, MPI_BYTE, all, counts, displs, MPI_BYTE, GMR_HQ, comm));
     if (ms->topo->rank == GMR_HQ && !local) {
         uint64_t total = at, cap = 0;
