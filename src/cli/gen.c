@@ -29,6 +29,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "gen.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -644,32 +645,6 @@ out:
   return rc;
 }
 
-/* Decimal bytes with an optional K, M or G suffix (powers of 1024); 0 on success. */
-static int parse_size(const char *s, uint64_t *out)
-{
-  char *end = NULL;
-  unsigned shift = 0;
-  int rc = -1;
-  if (*s < '0' || *s > '9')
-    goto out;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0)
-    goto out;
-  switch (*end) {
-  case 'K': case 'k': shift = 10; end++; break;
-  case 'M': case 'm': shift = 20; end++; break;
-  case 'G': case 'g': shift = 30; end++; break;
-  default: break;
-  }
-  if (*end != '\0' || (uint64_t)v > (UINT64_MAX >> shift))
-    goto out;
-  *out = (uint64_t)v << shift;
-  rc = 0;
-out:
-  return rc;
-}
-
 static int parse_count(const char *s, uint32_t max, uint32_t *out)
 {
   uint64_t v = 0;
@@ -727,7 +702,7 @@ static int parse_options(int argc, char **argv, gen_opts *opt)
       else
         bad = 1;
     } else if (strcmp(name, "size") == 0) {
-      bad = parse_size(val, &opt->size) != 0;
+      bad = gmr__parse_size(val, &opt->size) != 0;
       have_size = !bad;
     } else if (strcmp(name, "seed") == 0) {
       bad = parse_u64(val, &opt->seed) != 0;
