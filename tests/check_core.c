@@ -8,6 +8,7 @@
  * (not by a value computed with the same library), and province layouts are checked against
  * their stated properties. Fixed seeds, so a failure reproduces.
  */
+#define _XOPEN_SOURCE 700
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -20,13 +21,7 @@
 #include "mr/shuffle.h"
 #include "opts.h"
 #include "topo/topo.h"
-
-/* ck_assert marks a check point on every call (a write to the runner); inside hot loops only
- * the failing case should reach Check. */
-#define REQUIRE(cond, ...)                           \
-    do {                                             \
-        if (!(cond)) ck_abort_msg(__VA_ARGS__);      \
-    } while (0)
+#include "testutil.h"
 
 /* ---- gmr__parse_size ------------------------------------------------------------------- */
 
@@ -416,11 +411,4 @@ static Suite *core_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(core_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(core_suite()); }

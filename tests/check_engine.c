@@ -18,7 +18,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdarg.h>
@@ -33,9 +32,9 @@
 #include "mr/shuffle.h"
 #include "sched/sched.h"
 #include "stage/result.h"
+#include "testutil.h"
 
 static int rank, size;
-static char tmpdir[64];
 
 /* ---- collective verdicts --------------------------------------------------------------- */
 
@@ -66,17 +65,6 @@ static void all_assert(int ok, const char *fmt, ...)
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static uint64_t rng_state;
-static void rng_seed(uint64_t seed) { rng_state = seed ? seed : 1; }
-static uint64_t rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(2685821657736338717);
-}
-static uint64_t rng_below(uint64_t n) { return rng_next() % n; }
-
 static uint64_t fnv1a(const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -84,8 +72,6 @@ static uint64_t fnv1a(const void *p, size_t n)
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * UINT64_C(1099511628211);
     return h;
 }
-
-static void tmp_path(char *path, size_t cap, const char *name) { snprintf(path, cap, "%s/%s", tmpdir, name); }
 
 /* Collective: rank 0 writes the file, every rank learns whether that worked. */
 static void write_input(const char *path, const char *data, size_t len)
@@ -450,16 +436,6 @@ static int shuffle_key(int i, char *buf)
 static int holds(int r, int i) { return i % size == r || i % 3 == 0; }
 static uint64_t held_value(int r, int i) { return (uint64_t)(r + 1) * (uint64_t)(i + 1); }
 static int held_values(int r, int i) { return holds(r, i) ? 1 + (i + r) % 4 : 0; } /* list mode */
-
-static void add_u64(void *ctx, void *acc, const void *val)
-{
-    uint64_t a, v;
-    (void)ctx;
-    memcpy(&a, acc, 8);
-    memcpy(&v, val, 8);
-    a += v;
-    memcpy(acc, &a, 8);
-}
 
 START_TEST(test_shuffle_combine_mode_sends_keys_home)
 {
@@ -964,21 +940,6 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------------------- */
 
-static void tmpdir_remove(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char path[512];
-    if (!d) return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1014,8 +975,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     gmr_log_set_level(GMR_LOG_ERROR);
     if (rank == 0) {
-        strcpy(tmpdir, "/tmp/gmr_check_engine_XXXXXX");
-        if (!mkdtemp(tmpdir)) {
+        if (!tmpdir_make("/tmp/gmr_check_engine_XXXXXX")) {
             perror("mkdtemp");
             MPI_Abort(MPI_COMM_WORLD, 1);
         }

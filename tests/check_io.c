@@ -14,7 +14,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,39 +22,16 @@
 #include <unistd.h>
 
 #include "io/io.h"
-
-/* ck_assert marks a check point on every call; inside hot loops only failures reach Check. */
-#define REQUIRE(cond, ...)                      \
-    do {                                        \
-        if (!(cond)) ck_abort_msg(__VA_ARGS__); \
-    } while (0)
+#include "testutil.h"
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static char tmpdir[64];
-
 static void tmpdir_create(void)
 {
-    strcpy(tmpdir, "/tmp/gmr_check_io_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
+    if (!tmpdir_make("/tmp/gmr_check_io_XXXXXX")) {
         perror("mkdtemp");
         abort();
     }
-}
-
-static void tmpdir_remove(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char path[512];
-    if (!d) return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
 }
 
 /* Write a test file and open it for reading; the path is kept in `path` (>= 256 bytes). */
@@ -63,7 +39,7 @@ static int write_test_file(const char *name, const char *data, size_t len, char 
 {
     FILE *fp;
     int fd;
-    snprintf(path, 256, "%s/%s", tmpdir, name);
+    tmp_path(path, 256, name);
     fp = fopen(path, "wb");
     ck_assert_msg(fp != NULL, "cannot create %s", path);
     ck_assert_msg(fwrite(data, 1, len, fp) == len, "cannot write %s", path);
@@ -72,17 +48,6 @@ static int write_test_file(const char *name, const char *data, size_t len, char 
     ck_assert_msg(fd >= 0, "cannot open %s", path);
     return fd;
 }
-
-static uint64_t rng_state;
-static void rng_seed(uint64_t seed) { rng_state = seed ? seed : 1; }
-static uint64_t rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(2685821657736338717);
-}
-static uint64_t rng_below(uint64_t n) { return rng_next() % n; }
 
 /* Random lines of random bytes (never '\n'; '\r' and NUL included), mostly short, some long
  * (up to 1100 bytes, beyond the scanner's initial 256-byte buffer) and some empty. */
@@ -786,11 +751,4 @@ static Suite *io_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(io_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(io_suite()); }

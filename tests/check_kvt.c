@@ -9,6 +9,7 @@
  * The reference is independent of the table: the inserted keys are sorted here and runs of
  * equal keys counted. Fixed seeds, so a failure reproduces.
  */
+#define _XOPEN_SOURCE 700
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,33 +17,7 @@
 #include <string.h>
 
 #include "mr/kvtable.h"
-
-/* ck_assert marks a check point on every call; inside hot loops only failures reach Check. */
-#define REQUIRE(cond, ...)                      \
-    do {                                        \
-        if (!(cond)) ck_abort_msg(__VA_ARGS__); \
-    } while (0)
-
-static uint64_t rng_state;
-static void rng_seed(uint64_t seed) { rng_state = seed ? seed : 1; }
-static uint64_t rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(2685821657736338717);
-}
-static uint64_t rng_below(uint64_t n) { return rng_next() % n; }
-
-static void add_u64(void *ctx, void *acc, const void *val)
-{
-    uint64_t a, v;
-    (void)ctx;
-    memcpy(&a, acc, 8);
-    memcpy(&v, val, 8);
-    a += v;
-    memcpy(acc, &a, 8);
-}
+#include "testutil.h"
 
 /* three u32 counters, so the value is not a multiple of 8 bytes */
 static void add_3xu32(void *ctx, void *acc, const void *val)
@@ -434,11 +409,4 @@ static Suite *kvt_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(kvt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(kvt_suite()); }

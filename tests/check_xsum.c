@@ -12,6 +12,7 @@
  * cross-checked against the compiler's __int128 -> double conversion.
  * Fixed seeds, so a failure reproduces.
  */
+#define _XOPEN_SOURCE 700
 #include "core/xsum.h"
 
 #include <check.h>
@@ -21,25 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 __extension__ typedef __int128 i128;
 __extension__ typedef unsigned __int128 u128;
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed) { rng_state = seed ? seed : 1; }
-
-/* xorshift64*: tiny, fixed and good enough to drive test inputs */
-static uint64_t rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(2685821657736338717);
-}
-
-static uint64_t rng_below(uint64_t n) { return rng_next() % n; }
 
 static int bits_equal(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
@@ -509,11 +497,4 @@ static Suite *xsum_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(xsum_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(xsum_suite()); }
