@@ -128,7 +128,12 @@ typedef struct gmr_options {
     uint64_t max_key;
     uint64_t max_record;
     int strict;             /* stop at the first rejected record (gmr_job_run returns GMR_ERR_DATA) */
-    const char *options_text; /* free text stored in the result's "options" attribute */
+    const char *options_text; /* stored in the result's "options" attribute, and part of the stage
+                                 fingerprint: it must name everything that changes the map output
+                                 (for a user job: its parameters) */
+    const char *stage_dir;  /* --stage: directory of the stage file OUT.stage.h5; NULL: beside
+                               the output (see docs/formats.md) */
+    int resume;             /* --resume: reuse the complete phases of a matching stage */
 } gmr_options;
 
 /* Fill with defaults (all zero means default). Not collective. */
@@ -156,6 +161,9 @@ typedef struct gmr_summary {
     uint64_t splits, input_bytes, records, rejected, keys, shuffle_bytes;
     double t_plan, t_map, t_shuffle, t_reduce, t_write, t_total; /* max over ranks, seconds */
     char first_reject[512]; /* "file:line: reason" of the first rejected record (by file, line) */
+    char stage[4096];       /* the stage file */
+    int resumed;            /* 1: map and shuffle were skipped, their output loaded from the stage */
+    char stage_note[512];   /* why a stage was not reused, "" otherwise */
 } gmr_summary;
 gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s);
 

@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "  --max-key SIZE       longest key; longer ones are rejected (default 4096)\n"
             "  --max-record SIZE    longest record (line); longer ones are rejected (default 64M)\n"
             "  --strict             stop at the first rejected record (exit 65)\n"
+            "  --stage DIR          directory of the stage file (default: beside the output, OUT.stage)\n"
+            "  --resume             reuse what a matching stage holds instead of recomputing it\n"
             "  --quiet              print nothing but errors\n"
             "\n"
             "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n");
@@ -72,9 +74,14 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     printf("  keys       %llu\n", (unsigned long long)s->keys);
     printf("  time (s)   plan %.3f  map %.3f  shuffle %.3f  reduce %.3f  write %.3f  total %.3f\n", s->t_plan,
            s->t_map, s->t_shuffle, s->t_reduce, s->t_write, s->t_total);
-    printf("  throughput %.1f MB/s; shuffled %.1f MB at %.1f Mbit/s\n", mb / t, (double)s->shuffle_bytes / 1e6,
-           (double)s->shuffle_bytes * 8 / 1e6 / ts);
+    if (s->resumed)
+        printf("  throughput %.1f MB/s; shuffled %.1f MB in the run that made the stage\n", mb / t,
+               (double)s->shuffle_bytes / 1e6);
+    else
+        printf("  throughput %.1f MB/s; shuffled %.1f MB at %.1f Mbit/s\n", mb / t, (double)s->shuffle_bytes / 1e6,
+               (double)s->shuffle_bytes * 8 / 1e6 / ts);
     printf("  result     %s\n", output);
+    printf("  stage      %s%s\n", s->stage, s->resumed ? " (resumed: map and shuffle skipped)" : "");
     if (s->rejected) printf("  rejects    %s.rejects\n", output);
 }
 

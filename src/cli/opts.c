@@ -52,7 +52,11 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         const char *a = argv[i];
         uint64_t *size = NULL;
         size_t tl = strlen(o->text);
-        if (strncmp(a, "--", 2) == 0 && strcmp(a, "--input") != 0 && strcmp(a, "--output") != 0)
+        /* the options text names what decides the result (it is part of the stage
+         * fingerprint), so where files go and how much is printed stay out of it */
+        int unrecorded = strcmp(a, "--input") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--stage") == 0 ||
+                         strcmp(a, "--resume") == 0 || strcmp(a, "--quiet") == 0;
+        if (strncmp(a, "--", 2) == 0 && !unrecorded)
             snprintf(o->text + tl, sizeof o->text - tl, "%s%s%s%s", tl ? " " : "", a,
                      (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? " " : "",
                      (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? argv[i + 1] : "");
@@ -62,8 +66,10 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         }
         if (strcmp(a, "--strict") == 0) { o->job.strict = 1; continue; }
         if (strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
+        if (strcmp(a, "--resume") == 0) { o->job.resume = 1; continue; }
         if (i + 1 >= argc) return fail(o, "%s needs a value", a);
         if (strcmp(a, "--output") == 0) { o->output = argv[++i]; continue; }
+        if (strcmp(a, "--stage") == 0) { o->job.stage_dir = argv[++i]; continue; }
         if (aggregate && strcmp(a, "--key") == 0) { o->key = argv[++i]; continue; }
         if (aggregate && strcmp(a, "--value") == 0) { o->value = argv[++i]; continue; }
         if (strcmp(a, "--provinces") == 0) {

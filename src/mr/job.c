@@ -29,6 +29,7 @@
 #include "gridmr/log.h"
 #include "kvtable.h"
 #include "shuffle.h"
+#include "../stage/stage.h"
 
 #define MAP_WINDOW (1u << 20) /* read window: also how often HQ answers split requests */
 
@@ -642,31 +643,18 @@ out:
 
 static double now(void) { return MPI_Wtime(); }
 
-gmr_err gmr_job_run(gmr_job job, const char *output_path)
+/* Collective on topo->world: map, province shuffle and cross-province merge. Returns the
+ * final-owner table in *globalp and this rank's counts: records, rejected, shuffled bytes. */
+static gmr_err map_and_shuffle(gmr_job job, gmr__topo *topo, gmr__plan *plan, const char *output_path,
+                               gmr__kvt **globalp, uint64_t counts[3], double tphase[2])
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     map_state ms;
-    gmr__topo *topo = NULL;
-    gmr__plan *plan = NULL;
     gmr__kvt *prov = NULL, *global = NULL;
-    gmr_output out;
-    gmr_summary *sum = &job->summary;
-    double t0 = now(), t1, tphase[5] = {0};
-    uint64_t counts[4] = {0}, totals[4], sent1 = 0, sent2 = 0, rounds = 0;
-    gmr__result_meta meta;
+    uint64_t sent1 = 0, sent2 = 0, rounds = 0;
+    double t1 = now();
 
     memset(&ms, 0, sizeof ms);
-    memset(&out, 0, sizeof out);
-    memset(sum, 0, sizeof *sum);
-    out.ncolumns = job->ops->ncolumns;
-
-    GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
-    gmr_log_set_rank(topo->rank);
-    GMR_CALL(gmr__plan_create(topo, job->ninputs, job->inputs, job->opt.split_size, &plan));
-    t1 = now();
-    tphase[0] = t1 - t0;
-
-    /* map + combine */
     ms.job = job;
     ms.topo = topo;
     ms.plan = plan;
@@ -694,10 +682,9 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     }
     GMR_CALL(gmr__agree(topo->world, local));
     GMR_CALL(write_rejects(&ms, output_path));
-    tphase[1] = now() - t1;
+    tphase[0] = now() - t1;
     t1 = now();
 
-    /* shuffle inside the province, then across provinces */
     /* this rank's own part of the map output becomes its province table; the others are sent */
     prov = ms.parts[topo->prank];
     if (topo->psize > 1)
@@ -706,6 +693,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     ms.parts[topo->prank] = NULL;
     for (int d = 0; d < ms.nparts; d++) gmr__kvt_destroy(&ms.parts[d]);
     GMR_CALL(gmr__agree(topo->world, local));
+    /* then the provinces' partials merge across provinces */
     if (topo->provinces > 1) {
         local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global);
         GMR_CALL(gmr__agree(topo->world, local));
@@ -716,7 +704,122 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
         global = prov;
         prov = NULL;
     }
-    tphase[2] = now() - t1;
+    tphase[1] = now() - t1;
+    counts[0] = ms.records;
+    counts[1] = ms.rejected;
+    counts[2] = sent1 + sent2;
+    *globalp = global;
+    global = NULL;
+out:
+    gmr__kvt_destroy(&global);
+    gmr__kvt_destroy(&prov);
+    map_state_free(&ms);
+    return err;
+}
+
+/* The stage file: DIR/basename(OUT).stage with --stage DIR, else OUT.stage. */
+static gmr_err stage_path(const gmr_job job, const char *output_path, char *path, size_t cap)
+{
+    gmr_err err = GMR_OK;
+    const char *base = strrchr(output_path, '/');
+    int n;
+    base = base ? base + 1 : output_path;
+    if (job->opt.stage_dir)
+        n = snprintf(path, cap, "%s/%s.stage", job->opt.stage_dir, base);
+    else
+        n = snprintf(path, cap, "%s.stage", output_path);
+    GMR_CHECK(n > 0 && (size_t)n < cap, GMR_ERR_ARG, "the stage path for %s is too long", output_path);
+out:
+    return err;
+}
+
+/* The canonical text of everything that decides the reduce input: the job, its options, the
+ * inputs (path, size, modification time) and the topology. */
+static gmr_err fingerprint_text(const gmr_job job, const gmr__topo *topo, const gmr__plan *plan, gmr__buf *fp)
+{
+    gmr_err err = GMR_OK;
+    char line[8192];
+    int n = snprintf(line, sizeof line,
+                     "gridmr %s\njob %s\nreader %s\nvalue_size %zu\ncombine %d\noptions %s\nmax_key %llu\n"
+                     "max_record %llu\nranks %d\nprovinces %d\n",
+                     GMR_VERSION_STRING, job->ops->name, job->ops->reader, job->ops->value_size,
+                     job->ops->combine != NULL, job->opt.options_text ? job->opt.options_text : "",
+                     (unsigned long long)job->opt.max_key, (unsigned long long)job->opt.max_record, topo->size,
+                     topo->provinces);
+    GMR_CHECK(n > 0 && (size_t)n < sizeof line, GMR_ERR_ARG, "options too long for the stage fingerprint");
+    GMR_CALL(gmr__buf_reserve(fp, (size_t)n + 1));
+    memcpy(fp->data, line, (size_t)n + 1);
+    fp->len = (size_t)n;
+    for (int f = 0; f < plan->nfiles; f++) {
+        n = snprintf(line, sizeof line, "input %s %llu %lld\n", plan->paths[f], (unsigned long long)plan->sizes[f],
+                     (long long)plan->mtimes[f]);
+        GMR_CHECK(n > 0 && (size_t)n < sizeof line, GMR_ERR_ARG, "input path too long for the stage fingerprint");
+        GMR_CALL(gmr__buf_reserve(fp, fp->len + (size_t)n + 1));
+        memcpy(fp->data + fp->len, line, (size_t)n + 1);
+        fp->len += (size_t)n;
+    }
+out:
+    return err;
+}
+
+#define PHASE_REDUCE_INPUT "reduce_input"
+
+gmr_err gmr_job_run(gmr_job job, const char *output_path)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__topo *topo = NULL;
+    gmr__plan *plan = NULL;
+    gmr__stage *stage = NULL;
+    gmr__kvt *global = NULL;
+    gmr_output out;
+    gmr_summary *sum = &job->summary;
+    gmr__buf fp = {0};
+    double t0 = now(), t1, tphase[5] = {0};
+    uint64_t counts[3] = {0}, totals[3] = {0}, meta[GMR_STAGE_META] = {0}, keys = 0;
+    gmr__result_meta rmeta;
+
+    memset(&out, 0, sizeof out);
+    memset(sum, 0, sizeof *sum);
+    out.ncolumns = job->ops->ncolumns;
+
+    GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
+    gmr_log_set_rank(topo->rank);
+    GMR_CALL(gmr__plan_create(topo, job->ninputs, job->inputs, job->opt.split_size, &plan));
+    GMR_CALL(stage_path(job, output_path, sum->stage, sizeof sum->stage));
+    GMR_CALL(fingerprint_text(job, topo, plan, &fp));
+    GMR_CALL(gmr__stage_open(topo->world, sum->stage, fp.data, job->opt.resume, &stage));
+    snprintf(sum->stage_note, sizeof sum->stage_note, "%s", gmr__stage_note(stage));
+    t1 = now();
+    tphase[0] = t1 - t0;
+
+    /* --resume: the reduce input of a complete, matching stage replaces map and shuffle */
+    if (job->opt.resume && gmr__stage_has(stage, PHASE_REDUCE_INPUT)) {
+        GMR_CALL(gmr__agree(topo->world, gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global)));
+        local = gmr__stage_load(stage, PHASE_REDUCE_INPUT, global, meta, sum->first_reject, sizeof sum->first_reject);
+        if (local) {
+            const char *why = gmr_err_message();
+            snprintf(sum->stage_note, sizeof sum->stage_note, "%.*s: recomputing", (int)strcspn(why, "\n"), why);
+            gmr_err_clear();
+            gmr__kvt_destroy(&global);
+        } else {
+            sum->resumed = 1;
+            totals[0] = meta[0];
+            totals[1] = meta[1];
+            totals[2] = meta[2];
+        }
+    } else if (job->opt.resume && !sum->stage_note[0]) {
+        snprintf(sum->stage_note, sizeof sum->stage_note, "stage %.400s holds no complete phase: recomputing", sum->stage);
+    }
+    if (sum->stage_note[0] && topo->rank == GMR_HQ) gmr_log(GMR_LOG_WARN, "%s", sum->stage_note);
+
+    if (!sum->resumed) {
+        GMR_CALL(map_and_shuffle(job, topo, plan, output_path, &global, counts, &tphase[1]));
+        GMR_CALL_MPI(MPI_Allreduce(counts, totals, 3, MPI_UINT64_T, MPI_SUM, topo->world));
+        meta[0] = totals[0];
+        meta[1] = totals[1];
+        meta[2] = totals[2];
+        GMR_CALL(gmr__stage_save(stage, PHASE_REDUCE_INPUT, global, meta, sum->first_reject));
+    }
     t1 = now();
 
     /* reduce */
@@ -726,30 +829,26 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     t1 = now();
 
     /* summary (identical on all ranks), then the collective write */
-    counts[0] = ms.records;
-    counts[1] = ms.rejected;
-    counts[2] = out.n;
-    counts[3] = sent1 + sent2;
-    GMR_CALL_MPI(MPI_Allreduce(counts, totals, 4, MPI_UINT64_T, MPI_SUM, topo->world));
+    GMR_CALL_MPI(MPI_Allreduce(&out.n, &keys, 1, MPI_UINT64_T, MPI_SUM, topo->world));
     sum->ranks = topo->size;
     sum->provinces = topo->provinces;
     sum->splits = plan->nsplits;
     sum->input_bytes = plan->total_bytes;
     sum->records = totals[0];
     sum->rejected = totals[1];
-    sum->keys = totals[2];
-    sum->shuffle_bytes = totals[3];
+    sum->shuffle_bytes = totals[2];
+    sum->keys = keys;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, tphase, 4, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_plan = tphase[0];
     sum->t_map = tphase[1];
     sum->t_shuffle = tphase[2];
     sum->t_reduce = tphase[3];
     sum->t_total = now() - t0; /* so far; the write time is added below */
-    meta.job = job->ops->name;
-    meta.options = job->opt.options_text ? job->opt.options_text : "";
-    meta.ops = job->ops;
-    meta.summary = sum;
-    GMR_CALL(gmr__result_write(topo->world, output_path, &out, &meta));
+    rmeta.job = job->ops->name;
+    rmeta.options = job->opt.options_text ? job->opt.options_text : "";
+    rmeta.ops = job->ops;
+    rmeta.summary = sum;
+    GMR_CALL(gmr__result_write(topo->world, output_path, &out, &rmeta));
     tphase[4] = now() - t1;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &tphase[4], 1, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_write = tphase[4];
@@ -758,8 +857,8 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
 out:
     gmr__output_free(&out);
     gmr__kvt_destroy(&global);
-    gmr__kvt_destroy(&prov);
-    if (plan) map_state_free(&ms);
+    gmr__stage_close(&stage);
+    gmr__buf_free(&fp);
     gmr__plan_destroy(&plan);
     gmr__topo_destroy(&topo);
     return err;

@@ -78,10 +78,17 @@ out:
     return err;
 }
 
+gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_t *len)
+{
+    cursor all = {t, NULL, 0, t->n, 0};
+    *len = 0;
+    return pack(&all, UINT64_MAX, buf, cap, len);
+}
+
 /* Insert received records, a batch at a time: hash the batch and prefetch its slots and
  * entries first, so the cache misses of a large table overlap (as on the map side). */
 #define INGEST_BATCH 16
-static gmr_err ingest(gmr__kvt *dst, const char *buf, uint64_t len)
+gmr_err gmr__kvt_ingest(gmr__kvt *dst, const char *buf, uint64_t len)
 {
     gmr_err err = GMR_OK;
     uint64_t at = 0;
@@ -192,7 +199,7 @@ gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level l
         GMR_CALL(reserve(&rbuf, &rcap, rtotal + 1));
         GMR_CALL(reserve(&sbuf, &scap, slen + 1));
         GMR_CALL_MPI(MPI_Alltoallv(sbuf, scount, sdispl, MPI_BYTE, rbuf, rcount, rdispl, MPI_BYTE, comm));
-        if (!local) local = ingest(dst, rbuf, rtotal);
+        if (!local) local = gmr__kvt_ingest(dst, rbuf, rtotal);
         nround++;
         GMR_CALL_MPI(MPI_Allreduce(&left, &more, 1, MPI_INT, MPI_LOR, comm));
     }

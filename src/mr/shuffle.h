@@ -26,4 +26,10 @@ static inline int gmr__dest(uint64_t hash, gmr__level level, int size)
 gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level level, uint64_t buffer,
                      gmr__kvt *dst, uint64_t *bytes_sent, uint64_t *rounds);
 
+/* The shuffle's framing as a table's byte form, also used by the stage: serialize every
+ * (key, value) of t into *buf (grown as needed; *len set), and insert such bytes into a table
+ * (combining in combine mode). Not collective. */
+gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_t *len);
+gmr_err gmr__kvt_ingest(gmr__kvt *dst, const char *buf, uint64_t len);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,18 +37,22 @@ gmr_err gmr__agree(MPI_Comm comm, gmr_err local)
 {
     gmr_err err = GMR_OK;
     int in[2], res[2], rank;
+    char why[512];
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     in[0] = local;
     in[1] = rank; /* MAXLOC keeps the lowest rank among equal codes */
     GMR_CALL_MPI(MPI_Allreduce(in, res, 1, MPI_2INT, MPI_MAXLOC, comm));
     if (res[0] == GMR_OK) return GMR_OK;
+    /* the reporting rank's reason, first line, goes to everyone (only on failure) */
+    if (rank == res[1]) snprintf(why, sizeof why, "%.*s", (int)strcspn(gmr_err_message(), "\n"), gmr_err_message());
+    GMR_CALL_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, res[1], comm));
     if (local != GMR_OK) {
         /* several ranks failed: the lowest with the worst code reports, the others keep quiet;
          * all return the worst code so every rank exits alike */
         if (res[1] != rank) gmr__err_mark_remote();
         return res[0];
     }
-    err = GMR_ERROR(res[0], "failed on rank %d", res[1]);
+    err = GMR_ERROR(res[0], "failed on rank %d: %s", res[1], why);
     gmr__err_mark_remote();
     return err;
 out:
@@ -62,6 +67,7 @@ void gmr__plan_destroy(gmr__plan **pp)
     for (int i = 0; i < p->nfiles; i++) free(p->paths ? p->paths[i] : NULL);
     free(p->paths);
     free(p->sizes);
+    free(p->mtimes);
     free(p->splits);
     free(p);
     *pp = NULL;
@@ -78,6 +84,7 @@ static gmr_err check_file(gmr__plan *p, int f)
     GMR_CHECK(fstat(fd, &st) == 0, GMR_ERR_IO, "%s: %s", path, strerror(errno));
     GMR_CHECK(S_ISREG(st.st_mode), GMR_ERR_IO, "%s: not a regular file", path);
     p->sizes[f] = (uint64_t)st.st_size;
+    p->mtimes[f] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     p->total_bytes += p->sizes[f];
 out:
     if (fd >= 0) close(fd);
@@ -132,7 +139,8 @@ gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, 
     p->nfiles = nfiles;
     p->paths = calloc((size_t)nfiles + 1, sizeof *p->paths);
     p->sizes = calloc((size_t)nfiles + 1, sizeof *p->sizes);
-    GMR_CHECK(p->paths && p->sizes, GMR_ERR_NOMEM, "cannot allocate the plan");
+    p->mtimes = calloc((size_t)nfiles + 1, sizeof *p->mtimes);
+    GMR_CHECK(p->paths && p->sizes && p->mtimes, GMR_ERR_NOMEM, "cannot allocate the plan");
     for (int f = 0; f < nfiles; f++) {
         p->paths[f] = strdup(paths[f]);
         GMR_CHECK(p->paths[f], GMR_ERR_NOMEM, "cannot allocate the plan");
@@ -148,6 +156,7 @@ gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, 
     hdr[1] = p->total_bytes;
     GMR_CALL_MPI(MPI_Bcast(hdr, 2, MPI_UINT64_T, GMR_HQ, topo->world));
     GMR_CALL_MPI(MPI_Bcast(p->sizes, nfiles, MPI_UINT64_T, GMR_HQ, topo->world));
+    GMR_CALL_MPI(MPI_Bcast(p->mtimes, nfiles, MPI_INT64_T, GMR_HQ, topo->world));
     if (topo->rank != GMR_HQ) {
         p->nsplits = hdr[0];
         p->total_bytes = hdr[1];

@@ -16,6 +16,7 @@ typedef struct gmr__plan {
     int nfiles;
     char **paths;        /* owned copies */
     uint64_t *sizes;
+    int64_t *mtimes;     /* modification times, ns since the epoch (part of the stage fingerprint) */
     uint64_t nsplits;
     gmr__split *splits;  /* file order, then offset order */
     uint64_t total_bytes;
@@ -47,7 +48,7 @@ gmr_err gmr__sched_run(const gmr__topo *topo, uint64_t nsplits, gmr__split_fn fn
 gmr_err gmr__sched_poll(gmr__sched *s);
 
 /* Collective on comm: every rank gets the largest error code (and the lowest rank that has
- * it); ranks that did not fail get that code with the message "failed on rank R" and
+ * it); ranks that did not fail get that code with the message "failed on rank R: <its reason>" and
  * gmr_err_is_remote() true. */
 gmr_err gmr__agree(MPI_Comm comm, gmr_err local);
 

@@ -1,0 +1,37 @@
+/* stage.h: the job's staging store in parallel HDF5 (private). */
+#ifndef GMR_STAGE_H
+#define GMR_STAGE_H
+
+#include <mpi.h>
+
+#include "../mr/kvtable.h"
+#include "gridmr/err.h"
+
+typedef struct gmr__stage gmr__stage;
+
+/* Collective on comm. Opens the stage file at `path` for a job whose options and inputs are
+ * described by `fingerprint` (canonical text). With resume, an existing file made with the same
+ * fingerprint is kept and its complete phases can be loaded; a missing, unreadable, truncated
+ * or foreign file is replaced, and gmr__stage_note() says why. Without resume the file is
+ * created afresh. */
+gmr_err gmr__stage_open(MPI_Comm comm, const char *path, const char *fingerprint, int resume, gmr__stage **st);
+/* Collective. Closes the file (accepts NULL, sets *st to NULL). */
+void gmr__stage_close(gmr__stage **st);
+/* Why an existing stage was not reused ("" when it was, or when none was asked for). */
+const char *gmr__stage_note(const gmr__stage *st);
+
+/* Collective. True (on every rank) when `phase` was completely written with this rank count. */
+int gmr__stage_has(gmr__stage *st, const char *phase);
+/* Collective. Writes every rank's table as its segment of `phase`, with a checksum per
+ * segment, flushes, and only then marks the phase complete: a phase is either complete or
+ * ignored, whatever moment a crash hits. */
+#define GMR_STAGE_META 4 /* figures kept with a phase (the job's counts at that point) */
+gmr_err gmr__stage_save(gmr__stage *st, const char *phase, const gmr__kvt *t, const uint64_t meta[GMR_STAGE_META],
+                        const char *text);
+/* Collective. Loads this rank's segment of `phase` into t after verifying its checksum. A
+ * damaged segment on any rank returns GMR_ERR_DATA on every rank (t may then hold part of the
+ * data: the caller discards it and recomputes the phase). */
+gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *t, uint64_t meta[GMR_STAGE_META], char *text,
+                        size_t text_cap);
+
+#endif
