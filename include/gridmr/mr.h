@@ -159,7 +159,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path);
 typedef struct gmr_summary {
     int ranks, provinces;
     uint64_t splits, input_bytes, records, rejected, keys, shuffle_bytes;
-    double t_plan, t_map, t_shuffle, t_reduce, t_write, t_total; /* max over ranks, seconds */
+    double t_plan, t_map, t_shuffle, t_stage, t_reduce, t_write, t_total; /* max over ranks, seconds */
     char first_reject[512]; /* "file:line: reason" of the first rejected record (by file, line) */
     char stage[4096];       /* the stage file */
     int resumed;            /* 1: map and shuffle were skipped, their output loaded from the stage */

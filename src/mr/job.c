@@ -818,7 +818,9 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
         meta[0] = totals[0];
         meta[1] = totals[1];
         meta[2] = totals[2];
+        t1 = now();
         GMR_CALL(gmr__stage_save(stage, PHASE_REDUCE_INPUT, global, meta, sum->first_reject));
+        tphase[4] = now() - t1;
     }
     t1 = now();
 
@@ -838,20 +840,20 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     sum->rejected = totals[1];
     sum->shuffle_bytes = totals[2];
     sum->keys = keys;
-    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, tphase, 4, MPI_DOUBLE, MPI_MAX, topo->world));
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, tphase, 5, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_plan = tphase[0];
     sum->t_map = tphase[1];
     sum->t_shuffle = tphase[2];
     sum->t_reduce = tphase[3];
+    sum->t_stage = tphase[4];
     sum->t_total = now() - t0; /* so far; the write time is added below */
     rmeta.job = job->ops->name;
     rmeta.options = job->opt.options_text ? job->opt.options_text : "";
     rmeta.ops = job->ops;
     rmeta.summary = sum;
     GMR_CALL(gmr__result_write(topo->world, output_path, &out, &rmeta));
-    tphase[4] = now() - t1;
-    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &tphase[4], 1, MPI_DOUBLE, MPI_MAX, topo->world));
-    sum->t_write = tphase[4];
+    sum->t_write = now() - t1;
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_write, 1, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_total = now() - t0;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_total, 1, MPI_DOUBLE, MPI_MAX, topo->world));
 out:

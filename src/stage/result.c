@@ -6,7 +6,7 @@
  *   /columns/<c>   uint64 or float64 [rows]   one dataset per output column c
  *   attributes on /: job, options, gridmr_version, columns, order, input_bytes, records,
  *   rejected, keys, splits, shuffle_bytes, ranks, provinces, time_plan, time_map,
- *   time_shuffle, time_reduce, time_total_before_write
+ *   time_shuffle, time_stage, time_reduce, time_total_before_write
  * Each rank writes its own rows at an offset from MPI_Exscan, with collective transfers
  * (H5FD_MPIO_COLLECTIVE); a rank with no rows selects nothing but still takes part. Attribute
  * writes are collective metadata operations: every rank passes the same values. */
@@ -82,7 +82,7 @@ static gmr_err write_attrs(hid_t file, const gmr__result_meta *m)
         {"keys", s->keys}, {"splits", s->splits}, {"shuffle_bytes", s->shuffle_bytes},
         {"ranks", (uint64_t)s->ranks}, {"provinces", (uint64_t)s->provinces}};
     struct { const char *name; double v; } d[] = {
-        {"time_plan", s->t_plan}, {"time_map", s->t_map}, {"time_shuffle", s->t_shuffle},
+        {"time_plan", s->t_plan}, {"time_map", s->t_map}, {"time_shuffle", s->t_shuffle}, {"time_stage", s->t_stage},
         {"time_reduce", s->t_reduce}, {"time_total_before_write", s->t_total}};
     for (size_t i = 0; i < m->ops->ncolumns; i++) {
         size_t len = strlen(cols);
