@@ -262,8 +262,8 @@ gmr_err gmr__stage_save(gmr__stage *st, const char *phase, const gmr__kvt *t, co
     }
     GMR_CALL(attr_write_str(g, "text", text && *text ? text : "-"));
     GMR_CALL_H5(H5Fflush(st->file, H5F_SCOPE_GLOBAL));
+    /* the mark reaches the file when it is closed; a crash before that leaves the phase unmarked */
     GMR_CALL(attr_write_str(g, "complete", "yes"));
-    GMR_CALL_H5(H5Fflush(st->file, H5F_SCOPE_GLOBAL));
 out:
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dcpl >= 0) H5Pclose(dcpl);
