@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../mr/job.h"
+#include "h5util.h"
 
 static gmr_err write_1d(hid_t file, hid_t dxpl, const char *name, hid_t type, uint64_t total, uint64_t first,
                         uint64_t count, const void *buf)
@@ -43,35 +44,6 @@ out:
     return err;
 }
 
-static gmr_err attr_str(hid_t obj, const char *name, const char *value)
-{
-    gmr_err err = GMR_OK;
-    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-    GMR_H5_ID(type, H5Tcopy(H5T_C_S1));
-    GMR_CALL_H5(H5Tset_size(type, strlen(value) + 1));
-    GMR_H5_ID(space, H5Screate(H5S_SCALAR));
-    GMR_H5_ID(attr, H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
-    GMR_CALL_H5(H5Awrite(attr, type, value));
-out:
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    return err;
-}
-
-static gmr_err attr_num(hid_t obj, const char *name, hid_t type, const void *value)
-{
-    gmr_err err = GMR_OK;
-    hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-    GMR_H5_ID(space, H5Screate(H5S_SCALAR));
-    GMR_H5_ID(attr, H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
-    GMR_CALL_H5(H5Awrite(attr, type, value));
-out:
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    return err;
-}
-
 static gmr_err write_attrs(hid_t file, const gmr__result_meta *m)
 {
     gmr_err err = GMR_OK;
@@ -88,13 +60,13 @@ static gmr_err write_attrs(hid_t file, const gmr__result_meta *m)
         size_t len = strlen(cols);
         snprintf(cols + len, sizeof cols - len, "%s%s", i ? "," : "", m->ops->columns[i].name);
     }
-    GMR_CALL(attr_str(file, "job", m->job));
-    GMR_CALL(attr_str(file, "options", m->options));
-    GMR_CALL(attr_str(file, "gridmr_version", GMR_VERSION_STRING));
-    GMR_CALL(attr_str(file, "columns", cols));
-    GMR_CALL(attr_str(file, "order", m->ops->order == GMR_ORDER_FIRST_DESC ? "first_desc" : "key"));
-    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) GMR_CALL(attr_num(file, u[i].name, H5T_NATIVE_UINT64, &u[i].v));
-    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) GMR_CALL(attr_num(file, d[i].name, H5T_NATIVE_DOUBLE, &d[i].v));
+    GMR_CALL(gmr__h5_attr_put_str(file, "job", m->job));
+    GMR_CALL(gmr__h5_attr_put_str(file, "options", m->options));
+    GMR_CALL(gmr__h5_attr_put_str(file, "gridmr_version", GMR_VERSION_STRING));
+    GMR_CALL(gmr__h5_attr_put_str(file, "columns", cols));
+    GMR_CALL(gmr__h5_attr_put_str(file, "order", m->ops->order == GMR_ORDER_FIRST_DESC ? "first_desc" : "key"));
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) GMR_CALL(gmr__h5_attr_put(file, u[i].name, H5T_NATIVE_UINT64, 1, &u[i].v));
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) GMR_CALL(gmr__h5_attr_put(file, d[i].name, H5T_NATIVE_DOUBLE, 1, &d[i].v));
 out:
     return err;
 }
@@ -163,26 +135,6 @@ out:
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
-static gmr_err read_str_attr(hid_t file, const char *name, char *buf, size_t cap)
-{
-    gmr_err err = GMR_OK;
-    hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
-    size_t size;
-    GMR_H5_ID(attr, H5Aopen(file, name, H5P_DEFAULT));
-    GMR_H5_ID(type, H5Aget_type(attr));
-    size = H5Tget_size(type);
-    GMR_CHECK(size < cap, GMR_ERR_DATA, "attribute %s is too long", name);
-    GMR_H5_ID(mtype, H5Tcopy(H5T_C_S1));
-    GMR_CALL_H5(H5Tset_size(mtype, size));
-    memset(buf, 0, cap);
-    GMR_CALL_H5(H5Aread(attr, mtype, buf));
-out:
-    if (mtype >= 0) H5Tclose(mtype);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    return err;
-}
-
 static gmr_err read_1d(hid_t file, const char *name, hid_t mtype, size_t elem, uint64_t expect, void **buf,
                        uint64_t *n, int *is_float)
 {
@@ -228,10 +180,10 @@ gmr_err gmr__result_read(const char *path, gmr__result **resp)
         H5Eclear2(H5E_DEFAULT);
         GMR_FAIL(GMR_ERR_IO, "%s: cannot open as an HDF5 result file", path);
     }
-    GMR_CALL(read_str_attr(file, "job", r->job, sizeof r->job));
+    GMR_CALL(gmr__h5_attr_get_str(file, "job", r->job, sizeof r->job));
     GMR_H5_ID(cgroup, H5Gopen2(file, "columns", H5P_DEFAULT));
-    GMR_CALL(read_str_attr(file, "columns", cols, sizeof cols));
-    GMR_CALL(read_str_attr(file, "order", order, sizeof order));
+    GMR_CALL(gmr__h5_attr_get_str(file, "columns", cols, sizeof cols));
+    GMR_CALL(gmr__h5_attr_get_str(file, "order", order, sizeof order));
     r->order = strcmp(order, "first_desc") == 0 ? GMR_ORDER_FIRST_DESC : GMR_ORDER_KEY;
     GMR_CALL(read_1d(file, "key_offsets", H5T_NATIVE_UINT64, 8, UINT64_MAX, &buf, &n, NULL));
     r->koff = buf;

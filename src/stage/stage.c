@@ -23,6 +23,7 @@
 
 #include "../mr/shuffle.h"
 #include "../sched/sched.h"
+#include "h5util.h"
 #include "gridmr/log.h"
 
 #define STAGE_CHUNK (1u << 20) /* bytes per chunk of a records dataset */
@@ -51,45 +52,6 @@ static hid_t fapl_for(MPI_Comm comm)
     return fapl;
 }
 
-static gmr_err attr_write_str(hid_t obj, const char *name, const char *value)
-{
-    gmr_err err = GMR_OK;
-    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-    GMR_H5_ID(type, H5Tcopy(H5T_C_S1));
-    GMR_CALL_H5(H5Tset_size(type, strlen(value) + 1));
-    GMR_H5_ID(space, H5Screate(H5S_SCALAR));
-    GMR_H5_ID(attr, H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
-    GMR_CALL_H5(H5Awrite(attr, type, value));
-out:
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    return err;
-}
-
-/* Reads a string attribute into buf; -1 when absent or unreadable (HDF5 errors cleared). */
-static int attr_read_str(hid_t obj, const char *name, char *buf, size_t cap)
-{
-    int rc = -1;
-    hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
-    size_t size;
-    if (H5Aexists(obj, name) <= 0) goto out;
-    if ((attr = H5Aopen(obj, name, H5P_DEFAULT)) < 0) goto out;
-    if ((type = H5Aget_type(attr)) < 0 || H5Tget_class(type) != H5T_STRING) goto out;
-    size = H5Tget_size(type);
-    if (size == 0 || size >= cap) goto out;
-    if ((mtype = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mtype, size) < 0) goto out;
-    memset(buf, 0, cap);
-    if (H5Aread(attr, mtype, buf) < 0) goto out;
-    rc = 0;
-out:
-    if (mtype >= 0) H5Tclose(mtype);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    H5Eclear2(H5E_DEFAULT);
-    return rc;
-}
-
 /* Collective: (re)create the file with the fingerprint attributes. */
 static gmr_err stage_create(gmr__stage *st, const char *fingerprint)
 {
@@ -100,9 +62,9 @@ static gmr_err stage_create(gmr__stage *st, const char *fingerprint)
     st->file = H5Fcreate(st->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     GMR_CHECK(st->file >= 0, GMR_ERR_IO, "stage %s: cannot create the file (does its directory exist?)", st->path);
     fingerprint_hex(fingerprint, hex);
-    GMR_CALL(attr_write_str(st->file, "fingerprint", hex));
-    GMR_CALL(attr_write_str(st->file, "fingerprint_text", fingerprint));
-    GMR_CALL(attr_write_str(st->file, "gridmr_version", GMR_VERSION_STRING));
+    GMR_CALL(gmr__h5_attr_put_str(st->file, "fingerprint", hex));
+    GMR_CALL(gmr__h5_attr_put_str(st->file, "fingerprint_text", fingerprint));
+    GMR_CALL(gmr__h5_attr_put_str(st->file, "gridmr_version", GMR_VERSION_STRING));
 out:
     if (fapl >= 0) H5Pclose(fapl);
     H5Eclear2(H5E_DEFAULT);
@@ -133,7 +95,7 @@ gmr_err gmr__stage_open(MPI_Comm comm, const char *path, const char *fingerprint
         fingerprint_hex(fingerprint, hex);
         if (st->file < 0)
             snprintf(st->note, sizeof st->note, "stage %s is missing, truncated or not HDF5: recomputing", path);
-        else if (attr_read_str(st->file, "fingerprint", have, sizeof have) != 0)
+        else if (gmr__h5_attr_get_str(st->file, "fingerprint", have, sizeof have) != GMR_OK)
             snprintf(st->note, sizeof st->note, "stage %s has no fingerprint: recomputing", path);
         else if (strcmp(have, hex) != 0)
             snprintf(st->note, sizeof st->note,
@@ -177,7 +139,7 @@ int gmr__stage_has(gmr__stage *st, const char *phase)
     hid_t g = H5I_INVALID_HID;
     char mark[16];
     if (st->file >= 0 && H5Lexists(st->file, phase, H5P_DEFAULT) > 0 &&
-        (g = H5Gopen2(st->file, phase, H5P_DEFAULT)) >= 0 && attr_read_str(g, "complete", mark, sizeof mark) == 0)
+        (g = H5Gopen2(st->file, phase, H5P_DEFAULT)) >= 0 && gmr__h5_attr_get_str(g, "complete", mark, sizeof mark) == GMR_OK)
         here = strcmp(mark, "yes") == 0;
     if (g >= 0) H5Gclose(g);
     H5Eclear2(H5E_DEFAULT);
@@ -250,20 +212,11 @@ gmr_err gmr__stage_save(gmr__stage *st, const char *phase, const gmr__kvt *t, co
     GMR_CALL_H5(H5Dwrite(dset, H5T_NATIVE_UINT64, mspace, space, dxpl, seg));
 
     /* the job's figures at this point, then the mark, last, after the data is on disk */
-    {
-        hsize_t n = GMR_STAGE_META;
-        hid_t aspace = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-        GMR_H5_ID(aspace, H5Screate_simple(1, &n, NULL));
-        attr = H5Acreate2(g, "meta", H5T_NATIVE_UINT64, aspace, H5P_DEFAULT, H5P_DEFAULT);
-        if (attr < 0 || H5Awrite(attr, H5T_NATIVE_UINT64, meta) < 0) err = gmr__err_h5(__FILE__, __LINE__, __func__, "meta");
-        if (attr >= 0) H5Aclose(attr);
-        H5Sclose(aspace);
-        if (err) goto out;
-    }
-    GMR_CALL(attr_write_str(g, "text", text && *text ? text : "-"));
+    GMR_CALL(gmr__h5_attr_put(g, "meta", H5T_NATIVE_UINT64, GMR_STAGE_META, meta));
+    GMR_CALL(gmr__h5_attr_put_str(g, "text", text && *text ? text : "-"));
     GMR_CALL_H5(H5Fflush(st->file, H5F_SCOPE_GLOBAL));
     /* the mark reaches the file when it is closed; a crash before that leaves the phase unmarked */
-    GMR_CALL(attr_write_str(g, "complete", "yes"));
+    GMR_CALL(gmr__h5_attr_put_str(g, "complete", "yes"));
 out:
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dcpl >= 0) H5Pclose(dcpl);
@@ -294,8 +247,7 @@ gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *t, uint64_t
         H5Aclose(attr);
         if (err) goto out;
     }
-    GMR_CHECK(attr_read_str(g, "text", text, text_cap) == 0, GMR_ERR_DATA, "stage %s: %s has no text", st->path,
-              phase);
+    GMR_CALL(gmr__h5_attr_get_str(g, "text", text, text_cap));
     if (strcmp(text, "-") == 0) text[0] = '\0';
     GMR_H5_ID(dset, H5Dopen2(g, "segments", H5P_DEFAULT));
     GMR_H5_ID(space, H5Dget_space(dset));

@@ -1,0 +1,18 @@
+/* h5util.h: small HDF5 helpers shared by the result and stage files (private). */
+#ifndef GMR_H5UTIL_H
+#define GMR_H5UTIL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+#include "gridmr/err.h"
+
+/* Write a string / an array of n values of `type` as an attribute of obj. Collective when obj
+ * belongs to a file opened with the MPI-IO driver (every rank passes the same value). */
+gmr_err gmr__h5_attr_put_str(hid_t obj, const char *name, const char *value);
+gmr_err gmr__h5_attr_put(hid_t obj, const char *name, hid_t type, size_t n, const void *value);
+/* Read a string attribute into buf (cap bytes). GMR_ERR_DATA when it is missing, not a string
+ * or too long; the HDF5 error stack is cleared either way. */
+gmr_err gmr__h5_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap);
+
+#endif
