@@ -33,35 +33,8 @@
 #include "sched/sched.h"
 #include "stage/result.h"
 #include "testutil.h"
+#include "testutil_mpi.h"
 
-static int rank, size;
-
-/* ---- collective verdicts --------------------------------------------------------------- */
-
-/* Collective on MPI_COMM_WORLD: fails the test on every rank when `ok` is false on any. The
- * rank whose check failed prints its message; the others say that another rank failed. */
-static void all_assert(int ok, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void all_assert(int ok, const char *fmt, ...)
-{
-    int all = 0, first_bad = 0, mine = ok ? size : rank;
-    char msg[2048];
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
-    MPI_Allreduce(&mine, &first_bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (all) {
-        ck_assert(1); /* a check point */
-        return;
-    }
-    if (ok) ck_abort_msg("[rank %d of %d] the check failed on rank %d", rank, size, first_bad);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ck_abort_msg("[rank %d of %d] %s", rank, size, msg);
-}
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
@@ -967,29 +940,4 @@ static Suite *engine_suite(void)
     return s;
 }
 
-int main(int argc, char **argv)
-{
-    int failed, any_failed = 0;
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    gmr_log_set_level(GMR_LOG_ERROR);
-    if (rank == 0) {
-        if (!tmpdir_make("/tmp/gmr_check_engine_XXXXXX")) {
-            perror("mkdtemp");
-            MPI_Abort(MPI_COMM_WORLD, 1);
-        }
-    }
-    MPI_Bcast(tmpdir, sizeof tmpdir, MPI_CHAR, 0, MPI_COMM_WORLD);
-
-    SRunner *sr = srunner_create(engine_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (rank == 0) tmpdir_remove();
-    MPI_Finalize();
-    return any_failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(int argc, char **argv) { return mpi_test_main(argc, argv, engine_suite, "/tmp/gmr_check_engine_XXXXXX"); }
