@@ -286,7 +286,7 @@ static void save(gmr__stage *st, const char *phase, const fixture *f, const uint
                  const char *text)
 {
     gmr_err_clear();
-    gmr_err e = gmr__stage_save(st, phase, f->t, meta, text);
+    gmr_err e = gmr__stage_save(st, phase, &f->t, 1, meta, text);
     all_assert(e == GMR_OK, "gmr__stage_save(%s): expected GMR_OK, got %s: %s", phase, gmr_err_name(e),
                gmr_err_message());
 }
@@ -310,7 +310,7 @@ static void expect_load(gmr__stage *st, const char *phase, const fixture *f, con
     got_text[sizeof got_text - 1] = '\0';
     ck_assert_int_eq(gmr__kvt_create(f->t->value_size, f->t->combine, NULL, &t), GMR_OK);
     gmr_err_clear();
-    gmr_err e = gmr__stage_load(st, phase, t, got_meta, got_text, sizeof got_text);
+    gmr_err e = gmr__stage_load(st, phase, &t, 1, got_meta, got_text, sizeof got_text);
     all_assert(e == GMR_OK, "gmr__stage_load(%s): expected GMR_OK, got %s: %s", phase, gmr_err_name(e),
                gmr_err_message());
     ok = table_matches(t, &f->want, f->keys, phase, msg, sizeof msg);
@@ -504,7 +504,7 @@ START_TEST(test_has_is_false_for_a_phase_never_written)
     char text[64];
     ck_assert_int_eq(gmr__kvt_create(8, add_u64, NULL, &t), GMR_OK);
     gmr_err_clear();
-    gmr_err e = gmr__stage_load(st, "never", t, got_meta, text, sizeof text);
+    gmr_err e = gmr__stage_load(st, "never", &t, 1, got_meta, text, sizeof text);
     all_assert(e != GMR_OK, "gmr__stage_load of a phase never written: expected an error, got GMR_OK");
     all_assert(same_on_all(e), "gmr__stage_load of a phase never written: codes differ between ranks (%s here)",
                gmr_err_name(e));
@@ -682,7 +682,7 @@ START_TEST(test_damaged_segment_fails_the_load_on_every_rank)
         expect_has(st, "p", 1, "damage is found by the load, not by has");
         ck_assert_int_eq(gmr__kvt_create(0, NULL, NULL, &t), GMR_OK);
         gmr_err_clear();
-        gmr_err e = gmr__stage_load(st, "p", t, got_meta, text, sizeof text);
+        gmr_err e = gmr__stage_load(st, "p", &t, 1, got_meta, text, sizeof text);
         gmr__kvt_destroy(&t);
         all_assert(e == GMR_ERR_DATA, "rank %d's segment damaged: expected GMR_ERR_DATA on every rank, got %s: %s",
                    victim, gmr_err_name(e), gmr_err_message());

@@ -187,7 +187,7 @@ same_as_ref() { "$G" dump "$1" > "$T/got.txt" && cmp -s "$T/got.txt" "$T/ref.txt
 expect "stage: first run writes it" 0 "" mpi 3 "$G" wordcount --split-size 64K --stage "$S" --input "$D/zipf.txt" --output "$T/st.h5"
 if [ -s "$S/st.h5.stage" ] && same_as_ref "$T/st.h5"; then ok; else bad "stage: no stage file or wrong output"; fi
 expect "stage: resume" 0 "" mpi 3 "$G" wordcount --split-size 64K --stage "$S" --resume --input "$D/zipf.txt" --output "$T/st.h5"
-if grep -q "resumed: map and shuffle skipped" "$T/out" && grep -q "0 rejected" "$T/out" && same_as_ref "$T/st.h5" \
+if grep -q "resumed: map skipped" "$T/out" && grep -q "0 rejected" "$T/out" && same_as_ref "$T/st.h5" \
     && h5dump -a /records "$T/st.h5" | grep -q "(0): $(wc -l < "$D/zipf.txt")"; then ok; else bad "stage: resume did not reuse, or changed the result"; cat "$T/out"; fi
 expect "stage: other rank count recomputes" 0 "other options, inputs or rank counts" mpi 2 "$G" wordcount --split-size 64K --stage "$S" --resume --input "$D/zipf.txt" --output "$T/st.h5"
 if ! grep -q resumed "$T/out" && same_as_ref "$T/st.h5"; then ok; else bad "stage: rank change"; fi
@@ -204,6 +204,21 @@ printf 'brandnewword\n' >> "$T/changing.txt"
 "$HASHCOUNT" "$T/changing.txt" > "$T/ref.txt"
 expect "stage: changed input recomputes" 0 "other options, inputs or rank counts" mpi 2 "$G" wordcount --stage "$S" --resume --input "$T/changing.txt" --output "$T/ch.h5"
 if ! grep -q resumed "$T/out" && same_as_ref "$T/ch.h5"; then ok; else bad "stage: changed input reused a stale stage"; fi
+# a rank killed (SIGKILL) during the shuffle: --resume skips the map and gives the same result
+"$HASHCOUNT" "$D/zipf.txt" > "$T/ref.txt"
+for np in 2 4; do
+    rm -f "$S/kill.h5.stage"
+    GRIDMR_TEST_CRASH=shuffle mpi "$np" "$G" wordcount --split-size 64K --stage "$S" --input "$D/zipf.txt" --output "$T/kill.h5" > "$T/log" 2>&1
+    st=$?
+    if [ "$st" -ne 0 ] && [ -s "$S/kill.h5.stage" ]; then ok; else bad "kill during shuffle np=$np: exit $st"; cat "$T/log"; fi
+    expect "kill during shuffle np=$np: resume" 0 "" mpi "$np" "$G" wordcount --split-size 64K --stage "$S" --resume --input "$D/zipf.txt" --output "$T/kill.h5"
+    if grep -q "resumed: map skipped" "$T/out" && grep -q "map 0.000" "$T/out" && same_as_ref "$T/kill.h5"; then ok; else bad "kill during shuffle np=$np: resume did not skip the map or changed the result"; cat "$T/out"; fi
+done
+# killed during the map, before anything was staged: --resume recomputes everything, same result
+rm -f "$S/killmap.h5.stage"
+GRIDMR_TEST_CRASH=map mpi 3 "$G" wordcount --split-size 64K --stage "$S" --input "$D/zipf.txt" --output "$T/killmap.h5" > "$T/log" 2>&1
+expect "kill during map: resume recomputes" 0 "" mpi 3 "$G" wordcount --split-size 64K --stage "$S" --resume --input "$D/zipf.txt" --output "$T/killmap.h5"
+if ! grep -q resumed "$T/out" && same_as_ref "$T/killmap.h5"; then ok; else bad "kill during map: resume"; cat "$T/out"; fi
 expect "stage: directory must exist" 1 "cannot create the file" mpi 2 "$G" wordcount --stage "$T/no/such" --input "$D/tiny.txt" --output "$T/e.h5"
 # aggregate: the summary figures (records, rejected, first bad row) come back from the stage
 mpi 2 "$G" aggregate --quiet --split-size 16 --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/qs.h5" > /dev/null 2>&1

@@ -162,7 +162,7 @@ typedef struct gmr_summary {
     double t_plan, t_map, t_shuffle, t_stage, t_reduce, t_write, t_total; /* max over ranks, seconds */
     char first_reject[512]; /* "file:line: reason" of the first rejected record (by file, line) */
     char stage[4096];       /* the stage file */
-    int resumed;            /* 1: map and shuffle were skipped, their output loaded from the stage */
+    int resumed;            /* 1: the map was skipped, its output loaded from the stage */
     char stage_note[512];   /* why a stage was not reused, "" otherwise */
 } gmr_summary;
 gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s);

@@ -74,14 +74,10 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     printf("  keys       %llu\n", (unsigned long long)s->keys);
     printf("  time (s)   plan %.3f  map %.3f  shuffle %.3f  stage %.3f  reduce %.3f  write %.3f  total %.3f\n",
            s->t_plan, s->t_map, s->t_shuffle, s->t_stage, s->t_reduce, s->t_write, s->t_total);
-    if (s->resumed)
-        printf("  throughput %.1f MB/s; shuffled %.1f MB in the run that made the stage\n", mb / t,
-               (double)s->shuffle_bytes / 1e6);
-    else
-        printf("  throughput %.1f MB/s; shuffled %.1f MB at %.1f Mbit/s\n", mb / t, (double)s->shuffle_bytes / 1e6,
-               (double)s->shuffle_bytes * 8 / 1e6 / ts);
+    printf("  throughput %.1f MB/s; shuffled %.1f MB at %.1f Mbit/s\n", mb / t, (double)s->shuffle_bytes / 1e6,
+           (double)s->shuffle_bytes * 8 / 1e6 / ts);
     printf("  result     %s\n", output);
-    printf("  stage      %s%s\n", s->stage, s->resumed ? " (resumed: map and shuffle skipped)" : "");
+    printf("  stage      %s%s\n", s->stage, s->resumed ? " (resumed: map skipped)" : "");
     if (s->rejected) printf("  rejects    %s.rejects\n", output);
 }
 

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +82,9 @@ struct map_state {
     gmr__sched *sched;
     const gmr__reader_ops *reader;
     gmr__reader_state rst;
-    gmr__kvt **parts;          /* map output, one table per rank of the province: part d holds
-                                  the keys bound for province rank d, so the keys this rank
-                                  keeps never move again */
+    gmr__kvt **parts;          /* map output (the caller's), one table per rank of the province:
+                                  part d holds the keys bound for province rank d, so the keys
+                                  this rank keeps never move again */
     int nparts;
     emit_batch batch;
     int *fds;
@@ -382,8 +383,6 @@ static void map_state_free(map_state *ms)
     free(ms->split_records);
     gmr__buf_free(&ms->batch.keys);
     gmr__buf_free(&ms->batch.vals);
-    for (int d = 0; ms->parts && d < ms->nparts; d++) gmr__kvt_destroy(&ms->parts[d]);
-    free(ms->parts);
 }
 
 /* ---- rejects ----------------------------------------------------------------------------- */
@@ -643,15 +642,13 @@ out:
 
 static double now(void) { return MPI_Wtime(); }
 
-/* Collective on topo->world: map, province shuffle and cross-province merge. Returns the
- * final-owner table in *globalp and this rank's counts: records, rejected, shuffled bytes. */
-static gmr_err map_and_shuffle(gmr_job job, gmr__topo *topo, gmr__plan *plan, const char *output_path,
-                               gmr__kvt **globalp, uint64_t counts[3], double tphase[2])
+/* Collective on topo->world: maps every split into parts (psize tables, one per province
+ * rank) and writes the rejected records. counts: this rank's records and rejected records. */
+static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, const char *output_path, gmr__kvt **parts,
+                         uint64_t counts[2])
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     map_state ms;
-    gmr__kvt *prov = NULL, *global = NULL;
-    uint64_t sent1 = 0, sent2 = 0, rounds = 0;
     double t1 = now();
 
     memset(&ms, 0, sizeof ms);
@@ -660,16 +657,13 @@ static gmr_err map_and_shuffle(gmr_job job, gmr__topo *topo, gmr__plan *plan, co
     ms.plan = plan;
     ms.reader = gmr__reader_find(job->ops->reader);
     ms.em.ms = &ms;
+    ms.parts = parts;
+    ms.nparts = topo->psize;
     ms.fds = malloc(((size_t)plan->nfiles + 1) * sizeof *ms.fds);
     ms.headers = calloc((size_t)plan->nfiles + 1, sizeof *ms.headers);
     ms.split_records = calloc(plan->nsplits + 1, sizeof *ms.split_records);
     if (!ms.fds || !ms.headers || !ms.split_records) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
     for (int f = 0; ms.fds && f < plan->nfiles; f++) ms.fds[f] = -1;
-    ms.nparts = topo->psize;
-    ms.parts = calloc((size_t)ms.nparts, sizeof *ms.parts);
-    if (!ms.parts && !local) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
-    for (int d = 0; ms.parts && d < ms.nparts && !local; d++)
-        local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &ms.parts[d]);
     if (!local && job->ops->combine) local = gmr__buf_reserve(&ms.batch.vals, EMIT_BATCH * job->ops->value_size);
     GMR_CALL(gmr__agree(topo->world, local));
     local = gmr__sched_run(topo, plan->nsplits, map_split, &ms, &ms.sched);
@@ -682,18 +676,28 @@ static gmr_err map_and_shuffle(gmr_job job, gmr__topo *topo, gmr__plan *plan, co
     }
     GMR_CALL(gmr__agree(topo->world, local));
     GMR_CALL(write_rejects(&ms, output_path));
-    tphase[0] = now() - t1;
-    t1 = now();
+    counts[0] = ms.records;
+    counts[1] = ms.rejected;
+out:
+    map_state_free(&ms);
+    return err;
+}
 
-    /* this rank's own part of the map output becomes its province table; the others are sent */
-    prov = ms.parts[topo->prank];
+/* Collective on topo->world: the province shuffle (this rank's own part becomes its province
+ * table, the other parts are sent and destroyed), then the merge across provinces. Returns
+ * the final-owner table and the bytes this rank sent. */
+static gmr_err shuffle_phase(gmr_job job, gmr__topo *topo, gmr__kvt **parts, gmr__kvt **globalp, uint64_t *sent)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__kvt *prov = parts[topo->prank], *global = NULL;
+    uint64_t sent1 = 0, sent2 = 0, rounds = 0;
+
     if (topo->psize > 1)
-        local = gmr__shuffle(topo->prov, ms.parts, ms.nparts, GMR_LEVEL_PROVINCE, job->opt.shuffle_buffer, prov,
-                             &sent1, &rounds);
-    ms.parts[topo->prank] = NULL;
-    for (int d = 0; d < ms.nparts; d++) gmr__kvt_destroy(&ms.parts[d]);
+        local = gmr__shuffle(topo->prov, parts, topo->psize, GMR_LEVEL_PROVINCE, job->opt.shuffle_buffer, prov, &sent1,
+                             &rounds);
+    parts[topo->prank] = NULL;
+    for (int d = 0; d < topo->psize; d++) gmr__kvt_destroy(&parts[d]);
     GMR_CALL(gmr__agree(topo->world, local));
-    /* then the provinces' partials merge across provinces */
     if (topo->provinces > 1) {
         local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global);
         GMR_CALL(gmr__agree(topo->world, local));
@@ -704,17 +708,35 @@ static gmr_err map_and_shuffle(gmr_job job, gmr__topo *topo, gmr__plan *plan, co
         global = prov;
         prov = NULL;
     }
-    tphase[1] = now() - t1;
-    counts[0] = ms.records;
-    counts[1] = ms.rejected;
-    counts[2] = sent1 + sent2;
+    *sent = sent1 + sent2;
     *globalp = global;
     global = NULL;
 out:
     gmr__kvt_destroy(&global);
     gmr__kvt_destroy(&prov);
-    map_state_free(&ms);
     return err;
+}
+
+/* Collective: a fresh set of empty map tables, one per province rank. */
+static gmr_err parts_create(gmr_job job, const gmr__topo *topo, gmr__kvt ***partsp)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__kvt **parts = calloc((size_t)topo->psize, sizeof *parts);
+    if (!parts) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map tables");
+    for (int d = 0; parts && d < topo->psize && !local; d++)
+        local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &parts[d]);
+    *partsp = parts;
+    GMR_CALL(gmr__agree(topo->world, local));
+out:
+    return err;
+}
+
+static void parts_destroy(gmr__kvt ***partsp, int n)
+{
+    if (!*partsp) return;
+    for (int d = 0; d < n; d++) gmr__kvt_destroy(&(*partsp)[d]);
+    free(*partsp);
+    *partsp = NULL;
 }
 
 /* The stage file: DIR/basename(OUT).stage with --stage DIR, else OUT.stage. */
@@ -762,7 +784,15 @@ out:
     return err;
 }
 
-#define PHASE_REDUCE_INPUT "reduce_input"
+#define PHASE_MAP_OUTPUT "map_output"
+
+/* Test hook for the resume tests (tests/run.sh): GRIDMR_TEST_CRASH=PHASE makes the last rank
+ * die by SIGKILL when it reaches PHASE ("map" or "shuffle"), as a node failure would. */
+static void crash_point(const gmr__topo *topo, const char *phase)
+{
+    const char *at = getenv("GRIDMR_TEST_CRASH");
+    if (at && strcmp(at, phase) == 0 && topo->rank == topo->size - 1) raise(SIGKILL);
+}
 
 gmr_err gmr_job_run(gmr_job job, const char *output_path)
 {
@@ -770,7 +800,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     gmr__topo *topo = NULL;
     gmr__plan *plan = NULL;
     gmr__stage *stage = NULL;
-    gmr__kvt *global = NULL;
+    gmr__kvt *global = NULL, **parts = NULL;
     gmr_output out;
     gmr_summary *sum = &job->summary;
     gmr__buf fp = {0};
@@ -792,20 +822,21 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     t1 = now();
     tphase[0] = t1 - t0;
 
-    /* --resume: the reduce input of a complete, matching stage replaces map and shuffle */
-    if (job->opt.resume && gmr__stage_has(stage, PHASE_REDUCE_INPUT)) {
-        GMR_CALL(gmr__agree(topo->world, gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global)));
-        local = gmr__stage_load(stage, PHASE_REDUCE_INPUT, global, meta, sum->first_reject, sizeof sum->first_reject);
+    /* --resume: the map output of a complete, matching stage replaces the map */
+    GMR_CALL(parts_create(job, topo, &parts));
+    if (job->opt.resume && gmr__stage_has(stage, PHASE_MAP_OUTPUT)) {
+        local = gmr__stage_load(stage, PHASE_MAP_OUTPUT, parts, topo->psize, meta, sum->first_reject,
+                                sizeof sum->first_reject);
         if (local) {
             const char *why = gmr_err_message();
             snprintf(sum->stage_note, sizeof sum->stage_note, "%.*s: recomputing", (int)strcspn(why, "\n"), why);
             gmr_err_clear();
-            gmr__kvt_destroy(&global);
+            parts_destroy(&parts, topo->psize);
+            GMR_CALL(parts_create(job, topo, &parts));
         } else {
             sum->resumed = 1;
             totals[0] = meta[0];
             totals[1] = meta[1];
-            totals[2] = meta[2];
         }
     } else if (job->opt.resume && !sum->stage_note[0]) {
         snprintf(sum->stage_note, sizeof sum->stage_note, "stage %.400s holds no complete phase: recomputing", sum->stage);
@@ -813,15 +844,21 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     if (sum->stage_note[0] && topo->rank == GMR_HQ) gmr_log(GMR_LOG_WARN, "%s", sum->stage_note);
 
     if (!sum->resumed) {
-        GMR_CALL(map_and_shuffle(job, topo, plan, output_path, &global, counts, &tphase[1]));
-        GMR_CALL_MPI(MPI_Allreduce(counts, totals, 3, MPI_UINT64_T, MPI_SUM, topo->world));
+        crash_point(topo, "map");
+        GMR_CALL(map_phase(job, topo, plan, output_path, parts, counts));
+        GMR_CALL_MPI(MPI_Allreduce(counts, totals, 2, MPI_UINT64_T, MPI_SUM, topo->world));
+        tphase[1] = now() - t1;
+        t1 = now();
         meta[0] = totals[0];
         meta[1] = totals[1];
-        meta[2] = totals[2];
-        t1 = now();
-        GMR_CALL(gmr__stage_save(stage, PHASE_REDUCE_INPUT, global, meta, sum->first_reject));
+        GMR_CALL(gmr__stage_save(stage, PHASE_MAP_OUTPUT, parts, topo->psize, meta, sum->first_reject));
         tphase[4] = now() - t1;
     }
+    t1 = now();
+    crash_point(topo, "shuffle");
+    GMR_CALL(shuffle_phase(job, topo, parts, &global, &counts[2]));
+    GMR_CALL_MPI(MPI_Allreduce(&counts[2], &totals[2], 1, MPI_UINT64_T, MPI_SUM, topo->world));
+    tphase[2] = now() - t1;
     t1 = now();
 
     /* reduce */
@@ -859,6 +896,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
 out:
     gmr__output_free(&out);
     gmr__kvt_destroy(&global);
+    if (topo) parts_destroy(&parts, topo->psize);
     gmr__stage_close(&stage);
     gmr__buf_free(&fp);
     gmr__plan_destroy(&plan);

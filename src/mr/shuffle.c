@@ -88,7 +88,7 @@ gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_
 /* Insert received records, a batch at a time: hash the batch and prefetch its slots and
  * entries first, so the cache misses of a large table overlap (as on the map side). */
 #define INGEST_BATCH 16
-gmr_err gmr__kvt_ingest(gmr__kvt *dst, const char *buf, uint64_t len)
+gmr_err gmr__kvt_ingest_parts(gmr__kvt *const *parts, int nparts, const char *buf, uint64_t len)
 {
     gmr_err err = GMR_OK;
     uint64_t at = 0;
@@ -96,27 +96,31 @@ gmr_err gmr__kvt_ingest(gmr__kvt *dst, const char *buf, uint64_t len)
         const char *key[INGEST_BATCH], *val[INGEST_BATCH];
         uint32_t klen[INGEST_BATCH], vlen[INGEST_BATCH];
         uint64_t hash[INGEST_BATCH];
+        gmr__kvt *dst[INGEST_BATCH];
         int n = 0;
         for (; n < INGEST_BATCH && at < len; n++) {
             uint32_t hdr[2];
-            GMR_CHECK(len - at >= sizeof hdr, GMR_ERR_INTERNAL, "truncated shuffle record");
+            GMR_CHECK(len - at >= sizeof hdr, GMR_ERR_INTERNAL, "truncated key/value record");
             memcpy(hdr, buf + at, sizeof hdr);
             at += sizeof hdr;
-            GMR_CHECK(len - at >= (uint64_t)hdr[0] + hdr[1], GMR_ERR_INTERNAL, "truncated shuffle record");
+            GMR_CHECK(len - at >= (uint64_t)hdr[0] + hdr[1], GMR_ERR_INTERNAL, "truncated key/value record");
             key[n] = buf + at;
             klen[n] = hdr[0];
             val[n] = buf + at + hdr[0];
             vlen[n] = hdr[1];
             hash[n] = gmr__hash(key[n], klen[n]);
-            gmr__kvt_prefetch_slot(dst, hash[n]);
+            dst[n] = parts[nparts > 1 ? gmr__dest(hash[n], GMR_LEVEL_PROVINCE, nparts) : 0];
+            gmr__kvt_prefetch_slot(dst[n], hash[n]);
             at += (uint64_t)hdr[0] + hdr[1];
         }
-        for (int j = 0; j < n; j++) gmr__kvt_prefetch_entry(dst, hash[j]);
-        for (int j = 0; j < n; j++) GMR_CALL(gmr__kvt_insert(dst, hash[j], key[j], klen[j], val[j], vlen[j]));
+        for (int j = 0; j < n; j++) gmr__kvt_prefetch_entry(dst[j], hash[j]);
+        for (int j = 0; j < n; j++) GMR_CALL(gmr__kvt_insert(dst[j], hash[j], key[j], klen[j], val[j], vlen[j]));
     }
 out:
     return err;
 }
+
+gmr_err gmr__kvt_ingest(gmr__kvt *dst, const char *buf, uint64_t len) { return gmr__kvt_ingest_parts(&dst, 1, buf, len); }
 
 gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level level, uint64_t buffer,
                      gmr__kvt *dst, uint64_t *bytes_sent, uint64_t *rounds)

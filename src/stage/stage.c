@@ -147,8 +147,8 @@ int gmr__stage_has(gmr__stage *st, const char *phase)
     return all;
 }
 
-gmr_err gmr__stage_save(gmr__stage *st, const char *phase, const gmr__kvt *t, const uint64_t meta[GMR_STAGE_META],
-                        const char *text)
+gmr_err gmr__stage_save(gmr__stage *st, const char *phase, gmr__kvt *const *tables, int ntables,
+                        const uint64_t meta[GMR_STAGE_META], const char *text)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     char *buf = NULL;
@@ -157,7 +157,23 @@ gmr_err gmr__stage_save(gmr__stage *st, const char *phase, const gmr__kvt *t, co
     hid_t dcpl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
     hsize_t dims, maxdims = H5S_UNLIMITED, chunk, start, count, sdims[2];
 
-    local = gmr__kvt_serialize(t, &buf, &cap, &len);
+    for (int i = 0; i < ntables && !local; i++) {
+        uint64_t part = 0;
+        char *pbuf = NULL;
+        uint64_t pcap = 0;
+        local = gmr__kvt_serialize(tables[i], &pbuf, &pcap, &part);
+        if (!local && part) {
+            char *grown = len + part > cap ? realloc(buf, len + part) : buf;
+            if (!grown) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot stage %llu bytes", (unsigned long long)(len + part));
+            if (!local) {
+                buf = grown;
+                cap = cap > len + part ? cap : len + part;
+                memcpy(buf + len, pbuf, part);
+                len += part;
+            }
+        }
+        free(pbuf);
+    }
     mine[0] = 0;
     mine[1] = local ? 0 : len;
     mine[2] = local ? 0 : XXH3_64bits(buf, (size_t)len);
@@ -215,8 +231,10 @@ gmr_err gmr__stage_save(gmr__stage *st, const char *phase, const gmr__kvt *t, co
     GMR_CALL(gmr__h5_attr_put(g, "meta", H5T_NATIVE_UINT64, GMR_STAGE_META, meta));
     GMR_CALL(gmr__h5_attr_put_str(g, "text", text && *text ? text : "-"));
     GMR_CALL_H5(H5Fflush(st->file, H5F_SCOPE_GLOBAL));
-    /* the mark reaches the file when it is closed; a crash before that leaves the phase unmarked */
+    /* flushed again: a rank killed later (say in the shuffle) leaves a file whose metadata and
+     * mark are complete on disk */
     GMR_CALL(gmr__h5_attr_put_str(g, "complete", "yes"));
+    GMR_CALL_H5(H5Fflush(st->file, H5F_SCOPE_GLOBAL));
 out:
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dcpl >= 0) H5Pclose(dcpl);
@@ -229,8 +247,8 @@ out:
     return err;
 }
 
-gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *t, uint64_t meta[GMR_STAGE_META], char *text,
-                        size_t text_cap)
+gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *const *tables, int ntables,
+                        uint64_t meta[GMR_STAGE_META], char *text, size_t text_cap)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     hid_t g = H5I_INVALID_HID, dset = H5I_INVALID_HID, space = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
@@ -290,7 +308,7 @@ gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *t, uint64_t
     if (!local && XXH3_64bits(buf, (size_t)len) != sum)
         local = GMR_ERROR(GMR_ERR_DATA, "stage %s: %s segment of rank %d fails its checksum", st->path, phase,
                           st->rank);
-    if (!local) local = gmr__kvt_ingest(t, buf, len);
+    if (!local) local = gmr__kvt_ingest_parts(tables, ntables, buf, len);
     GMR_CALL(gmr__agree(st->comm, local));
 out:
     H5Eclear2(H5E_DEFAULT);

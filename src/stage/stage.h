@@ -22,16 +22,17 @@ const char *gmr__stage_note(const gmr__stage *st);
 
 /* Collective. True (on every rank) when `phase` was completely written with this rank count. */
 int gmr__stage_has(gmr__stage *st, const char *phase);
-/* Collective. Writes every rank's table as its segment of `phase`, with a checksum per
- * segment, flushes, and only then marks the phase complete: a phase is either complete or
- * ignored, whatever moment a crash hits. */
+/* Collective. Writes every rank's tables (ntables of them, one after the other) as its
+ * segment of `phase`, with a checksum per segment, flushes, and only then marks the phase
+ * complete: a phase is either complete or ignored, whatever moment a crash hits. */
 #define GMR_STAGE_META 4 /* figures kept with a phase (the job's counts at that point) */
-gmr_err gmr__stage_save(gmr__stage *st, const char *phase, const gmr__kvt *t, const uint64_t meta[GMR_STAGE_META],
-                        const char *text);
-/* Collective. Loads this rank's segment of `phase` into t after verifying its checksum. A
- * damaged segment on any rank returns GMR_ERR_DATA on every rank (t may then hold part of the
- * data: the caller discards it and recomputes the phase). */
-gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *t, uint64_t meta[GMR_STAGE_META], char *text,
-                        size_t text_cap);
+gmr_err gmr__stage_save(gmr__stage *st, const char *phase, gmr__kvt *const *tables, int ntables,
+                        const uint64_t meta[GMR_STAGE_META], const char *text);
+/* Collective. Loads this rank's segment of `phase` after verifying its checksum, each key into
+ * tables[gmr__dest(hash, GMR_LEVEL_PROVINCE, ntables)] (the map's partition). A damaged
+ * segment on any rank returns GMR_ERR_DATA on every rank (the tables may then hold part of the
+ * data: the caller discards them and recomputes the phase). */
+gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *const *tables, int ntables,
+                        uint64_t meta[GMR_STAGE_META], char *text, size_t text_cap);
 
 #endif
