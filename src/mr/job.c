@@ -755,7 +755,7 @@ out:
     return err;
 }
 
-/* The canonical text of everything that decides the reduce input: the job, its options, the
+/* The canonical text of everything that decides the map output: the job, its options, the
  * inputs (path, size, modification time) and the topology. */
 static gmr_err fingerprint_text(const gmr_job job, const gmr__topo *topo, const gmr__plan *plan, gmr__buf *fp)
 {
@@ -852,6 +852,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
         meta[0] = totals[0];
         meta[1] = totals[1];
         GMR_CALL(gmr__stage_save(stage, PHASE_MAP_OUTPUT, parts, topo->psize, meta, sum->first_reject));
+        gmr__stage_close(&stage); /* on disk now, before the shuffle can fail */
         tphase[4] = now() - t1;
     }
     t1 = now();

@@ -23,8 +23,9 @@ const char *gmr__stage_note(const gmr__stage *st);
 /* Collective. True (on every rank) when `phase` was completely written with this rank count. */
 int gmr__stage_has(gmr__stage *st, const char *phase);
 /* Collective. Writes every rank's tables (ntables of them, one after the other) as its
- * segment of `phase`, with a checksum per segment, flushes, and only then marks the phase
- * complete: a phase is either complete or ignored, whatever moment a crash hits. */
+ * segment of `phase`, with a checksum per segment, then marks the phase complete. The phase is
+ * safe from a killed process once the stage is closed; a phase cut short by a crash is
+ * unmarked or fails its checksums, and is then recomputed, never used. */
 #define GMR_STAGE_META 4 /* figures kept with a phase (the job's counts at that point) */
 gmr_err gmr__stage_save(gmr__stage *st, const char *phase, gmr__kvt *const *tables, int ntables,
                         const uint64_t meta[GMR_STAGE_META], const char *text);
