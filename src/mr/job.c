@@ -851,10 +851,11 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
         t1 = now();
         meta[0] = totals[0];
         meta[1] = totals[1];
-        GMR_CALL(gmr__stage_save(stage, PHASE_MAP_OUTPUT, parts, topo->psize, meta, sum->first_reject));
-        gmr__stage_close(&stage); /* on disk now, before the shuffle can fail */
+        GMR_CALL(gmr__agree(topo->world,
+                            gmr__stage_save(stage, PHASE_MAP_OUTPUT, parts, topo->psize, meta, sum->first_reject)));
         tphase[4] = now() - t1;
     }
+    gmr__stage_close(&stage); /* what was saved is on disk now, before the shuffle can fail */
     t1 = now();
     crash_point(topo, "shuffle");
     GMR_CALL(shuffle_phase(job, topo, parts, &global, &counts[2]));
