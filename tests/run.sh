@@ -219,6 +219,13 @@ rm -f "$S/killmap.h5.stage"
 GRIDMR_TEST_CRASH=map mpi 3 "$G" wordcount --split-size 64K --stage "$S" --input "$D/zipf.txt" --output "$T/killmap.h5" > "$T/log" 2>&1
 expect "kill during map: resume recomputes" 0 "" mpi 3 "$G" wordcount --split-size 64K --stage "$S" --resume --input "$D/zipf.txt" --output "$T/killmap.h5"
 if ! grep -q resumed "$T/out" && same_as_ref "$T/killmap.h5"; then ok; else bad "kill during map: resume"; cat "$T/out"; fi
+# SIGTERM (Slurm's time limit): the job stops at its next check with exit 75 on every rank;
+# after the map is staged, --resume skips it
+rm -f "$S/term.h5.stage"
+expect "SIGTERM during map: exit 75" 75 "interrupted by a signal" env GRIDMR_TEST_CRASH=term-map timeout 120 mpirun -np 3 "$G" wordcount --split-size 64K --stage "$S" --input "$D/zipf.txt" --output "$T/term.h5"
+expect "SIGTERM during shuffle: exit 75" 75 "interrupted by a signal" env GRIDMR_TEST_CRASH=term-shuffle timeout 120 mpirun -np 3 "$G" wordcount --split-size 64K --stage "$S" --input "$D/zipf.txt" --output "$T/term.h5"
+expect "SIGTERM: resume" 0 "" mpi 3 "$G" wordcount --split-size 64K --stage "$S" --resume --input "$D/zipf.txt" --output "$T/term.h5"
+if grep -q "resumed: map skipped" "$T/out" && same_as_ref "$T/term.h5"; then ok; else bad "SIGTERM: resume did not skip the map or changed the result"; cat "$T/out"; fi
 expect "stage: directory must exist" 1 "cannot create the file" mpi 2 "$G" wordcount --stage "$T/no/such" --input "$D/tiny.txt" --output "$T/e.h5"
 # aggregate: the summary figures (records, rejected, first bad row) come back from the stage
 mpi 2 "$G" aggregate --quiet --split-size 16 --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/qs.h5" > /dev/null 2>&1

@@ -21,7 +21,8 @@ extern "C" {
     X(GMR_ERR_HDF5, 5, "HDF5 error")                                  \
     X(GMR_ERR_DATA, 6, "bad input data")                              \
     X(GMR_ERR_STATE, 7, "operation not valid in this state")          \
-    X(GMR_ERR_INTERNAL, 8, "internal error")
+    X(GMR_ERR_INTERNAL, 8, "internal error")                          \
+    X(GMR_ERR_INTERRUPTED, 9, "interrupted by a signal")
 
 typedef enum gmr_err_code {
 #define GMR_ERR_ENUM_(code, value, msg) code = value,

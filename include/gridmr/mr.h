@@ -167,6 +167,13 @@ typedef struct gmr_summary {
 } gmr_summary;
 gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s);
 
+/* Async-signal-safe: asks the running job of this process to stop at its next check (after
+ * each 1 MiB read window of the map, and between phases). Call it from a SIGTERM handler (the
+ * `gridmr` command does). gmr_job_run then returns GMR_ERR_INTERRUPTED on every rank, once
+ * every rank has seen the request (Slurm and mpirun signal them all) or one rank reports it;
+ * what was staged stays for --resume. */
+void gmr_interrupt(void);
+
 /* Accepts NULL; sets *job to NULL. Not collective (frees the duplicated communicator). */
 void gmr_job_destroy(gmr_job *job);
 

@@ -1,8 +1,10 @@
 /* main.c: the `gridmr` command. Parses options, runs a built-in job on MPI_COMM_WORLD and
  * prints the summary on rank 0; `dump` and `gen` run without MPI. This is the only place that
- * decides exit statuses: 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR). */
+ * decides exit statuses: 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR),
+ * 75 stopped by SIGTERM or SIGINT (EX_TEMPFAIL: rerun with --resume; Slurm scripts requeue). */
 #define _XOPEN_SOURCE 700
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 
 #define EXIT_USAGE 2
 #define EXIT_DATAERR 65
+#define EXIT_TEMPFAIL 75
 
 static void usage(FILE *f)
 {
@@ -37,6 +40,9 @@ static void usage(FILE *f)
             "  --strict             stop at the first rejected record (exit 65)\n"
             "  --stage DIR          directory of the stage file (default: beside the output, OUT.stage)\n"
             "  --resume             reuse what a matching stage holds instead of recomputing it\n"
+            "\n"
+            "exit status: 0 ok, 1 error, 2 usage, 65 bad record under --strict,\n"
+            "             75 stopped by SIGTERM/SIGINT (rerun with --resume)\n"
             "  --quiet              print nothing but errors\n"
             "\n"
             "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n");
@@ -58,6 +64,7 @@ static int exit_status(gmr_err e)
 {
     if (e == GMR_OK) return 0;
     if (e == GMR_ERR_DATA) return EXIT_DATAERR;
+    if (e == GMR_ERR_INTERRUPTED) return EXIT_TEMPFAIL;
     if (e == GMR_ERR_ARG) return EXIT_USAGE;
     return 1;
 }
@@ -81,6 +88,12 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     if (s->rejected) printf("  rejects    %s.rejects\n", output);
 }
 
+static void on_signal(int sig)
+{
+    (void)sig;
+    gmr_interrupt();
+}
+
 static int run_job(int argc, char **argv)
 {
     gmr_err err = GMR_OK;
@@ -94,6 +107,16 @@ static int run_job(int argc, char **argv)
 
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (rank != 0) gmr_log_set_rank(rank);
+    {
+        /* SIGTERM (Slurm's time limit, preemption, mpirun passing it on) and SIGINT stop the
+         * job at its next check instead of killing it mid-write */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
     status = gmr__cli_parse(argc, argv, &o);
     if (status) {
         if (rank == 0) {

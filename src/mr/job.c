@@ -330,10 +330,22 @@ out:
     return err;
 }
 
+static volatile sig_atomic_t interrupt_requested;
+
+void gmr_interrupt(void) { interrupt_requested = 1; }
+
+/* GMR_ERR_INTERRUPTED once gmr_interrupt() was called. Not collective: callers agree. */
+static gmr_err check_interrupt(void)
+{
+    return interrupt_requested ? GMR_ERROR(GMR_ERR_INTERRUPTED, "interrupted by a signal: stopping") : GMR_OK;
+}
+
+/* After every read window: HQ answers split requests, every rank notices an interrupt. */
 static gmr_err poll_hq(void *vms)
 {
     map_state *ms = vms;
-    return gmr__sched_poll(ms->sched);
+    gmr_err err = check_interrupt();
+    return err ? err : gmr__sched_poll(ms->sched);
 }
 
 static gmr_err map_split(void *vms, uint64_t split)
@@ -787,11 +799,14 @@ out:
 #define PHASE_MAP_OUTPUT "map_output"
 
 /* Test hook for the resume tests (tests/run.sh): GRIDMR_TEST_CRASH=PHASE makes the last rank
- * die by SIGKILL when it reaches PHASE ("map" or "shuffle"), as a node failure would. */
+ * die by SIGKILL when it reaches PHASE ("map" or "shuffle"), as a node failure would;
+ * GRIDMR_TEST_CRASH=term-PHASE sends it SIGTERM instead, as Slurm's time limit would. */
 static void crash_point(const gmr__topo *topo, const char *phase)
 {
     const char *at = getenv("GRIDMR_TEST_CRASH");
-    if (at && strcmp(at, phase) == 0 && topo->rank == topo->size - 1) raise(SIGKILL);
+    if (!at || topo->rank != topo->size - 1) return;
+    if (strcmp(at, phase) == 0) raise(SIGKILL);
+    if (strncmp(at, "term-", 5) == 0 && strcmp(at + 5, phase) == 0) raise(SIGTERM);
 }
 
 gmr_err gmr_job_run(gmr_job job, const char *output_path)
@@ -858,12 +873,14 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     gmr__stage_close(&stage); /* what was saved is on disk now, before the shuffle can fail */
     t1 = now();
     crash_point(topo, "shuffle");
+    GMR_CALL(gmr__agree(topo->world, check_interrupt()));
     GMR_CALL(shuffle_phase(job, topo, parts, &global, &counts[2]));
     GMR_CALL_MPI(MPI_Allreduce(&counts[2], &totals[2], 1, MPI_UINT64_T, MPI_SUM, topo->world));
     tphase[2] = now() - t1;
     t1 = now();
 
     /* reduce */
+    GMR_CALL(gmr__agree(topo->world, check_interrupt()));
     GMR_CALL(gmr__agree(topo->world, reduce_all(job, global, &out)));
     gmr__kvt_destroy(&global);
     tphase[3] = now() - t1;
