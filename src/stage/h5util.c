@@ -59,3 +59,17 @@ out:
     H5Eclear2(H5E_DEFAULT);
     return err;
 }
+
+gmr_err gmr__h5_select_range(hid_t fspace, hid_t mspace, uint64_t start, uint64_t count)
+{
+    gmr_err err = GMR_OK;
+    hsize_t s = (hsize_t)start, c = (hsize_t)count;
+    if (count) {
+        GMR_CALL_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &s, NULL, &c, NULL));
+    } else {
+        GMR_CALL_H5(H5Sselect_none(fspace));
+        GMR_CALL_H5(H5Sselect_none(mspace));
+    }
+out:
+    return err;
+}

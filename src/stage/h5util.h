@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gridmr/err.h"
 
@@ -14,5 +15,10 @@ gmr_err gmr__h5_attr_put(hid_t obj, const char *name, hid_t type, size_t n, cons
 /* Read a string attribute into buf (cap bytes). GMR_ERR_DATA when it is missing, not a string
  * or too long; the HDF5 error stack is cleared either way. */
 gmr_err gmr__h5_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap);
+
+/* Select elements [start, start+count) of a 1-D file space and all of the count-long memory
+ * space, or nothing in both when count is 0: a rank with no data still joins a collective
+ * transfer. Not collective. */
+gmr_err gmr__h5_select_range(hid_t fspace, hid_t mspace, uint64_t start, uint64_t count);
 
 #endif

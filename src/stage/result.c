@@ -26,16 +26,11 @@ static gmr_err write_1d(hid_t file, hid_t dxpl, const char *name, hid_t type, ui
 {
     gmr_err err = GMR_OK;
     hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dset = H5I_INVALID_HID;
-    hsize_t dims = (hsize_t)total, start = (hsize_t)first, cnt = (hsize_t)count;
+    hsize_t dims = (hsize_t)total, cnt = (hsize_t)count;
     GMR_H5_ID(fspace, H5Screate_simple(1, &dims, NULL));
     GMR_H5_ID(dset, H5Dcreate2(file, name, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     GMR_H5_ID(mspace, H5Screate_simple(1, &cnt, NULL));
-    if (count) {
-        GMR_CALL_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &cnt, NULL));
-    } else {
-        GMR_CALL_H5(H5Sselect_none(fspace));
-        GMR_CALL_H5(H5Sselect_none(mspace));
-    }
+    GMR_CALL(gmr__h5_select_range(fspace, mspace, first, count));
     if (total) GMR_CALL_H5(H5Dwrite(dset, type, mspace, fspace, dxpl, buf)); /* all ranks agree on total */
 out:
     if (mspace >= 0) H5Sclose(mspace);

@@ -156,7 +156,7 @@ gmr_err gmr__stage_save(gmr__stage *st, const char *phase, gmr__kvt *const *tabl
     uint64_t cap = 0, len = 0, mine[3], *seg = NULL, total = 0;
     hid_t g = H5I_INVALID_HID, space = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dset = H5I_INVALID_HID;
     hid_t dcpl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-    hsize_t dims, maxdims = H5S_UNLIMITED, chunk, start, count, sdims[2];
+    hsize_t dims, maxdims = H5S_UNLIMITED, chunk, count, sdims[2];
 
     for (int i = 0; i < ntables && !local; i++) {
         uint64_t part = 0;
@@ -199,15 +199,9 @@ gmr_err gmr__stage_save(gmr__stage *st, const char *phase, gmr__kvt *const *tabl
     GMR_H5_ID(dset, H5Dcreate2(g, "records", H5T_NATIVE_UINT8, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
     GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
     GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-    start = seg[3 * st->rank];
     count = len;
     GMR_H5_ID(mspace, H5Screate_simple(1, &count, NULL));
-    if (len) {
-        GMR_CALL_H5(H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &count, NULL));
-    } else {
-        GMR_CALL_H5(H5Sselect_none(space));
-        GMR_CALL_H5(H5Sselect_none(mspace));
-    }
+    GMR_CALL(gmr__h5_select_range(space, mspace, seg[3 * st->rank], len));
     if (total) GMR_CALL_H5(H5Dwrite(dset, H5T_NATIVE_UINT8, mspace, space, dxpl, buf));
     H5Dclose(dset);
     dset = H5I_INVALID_HID;
@@ -256,7 +250,7 @@ gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *const *tabl
     hid_t g = H5I_INVALID_HID, dset = H5I_INVALID_HID, space = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
     hid_t dxpl = H5I_INVALID_HID;
     uint64_t *seg = NULL, off, len, sum;
-    hsize_t sdims[2] = {0, 0}, dims = 0, start, count;
+    hsize_t sdims[2] = {0, 0}, dims = 0, count;
     char *buf = NULL;
 
     GMR_H5_ID(g, H5Gopen2(st->file, phase, H5P_DEFAULT));
@@ -295,15 +289,9 @@ gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *const *tabl
                                             st->path, phase, st->rank);
     buf = malloc((size_t)(local ? 0 : len) + 1);
     if (!buf && !local) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
-    start = off;
     count = local ? 0 : len;
     GMR_H5_ID(mspace, H5Screate_simple(1, &count, NULL));
-    if (count) {
-        GMR_CALL_H5(H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &count, NULL));
-    } else {
-        GMR_CALL_H5(H5Sselect_none(space));
-        GMR_CALL_H5(H5Sselect_none(mspace));
-    }
+    GMR_CALL(gmr__h5_select_range(space, mspace, off, count));
     GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
     GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
     if (dims) GMR_CALL_H5(H5Dread(dset, H5T_NATIVE_UINT8, mspace, space, dxpl, buf));
