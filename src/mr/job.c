@@ -1,6 +1,6 @@
 /* job.c: one MapReduce job from plan to result file.
  *
- *   plan (HQ)  ->  map + combine (all ranks, splits on demand)
+ *   plan (HQ)  ->  map + combine (all ranks, splits on demand)  ->  stage the map output
  *              ->  shuffle inside each province, combine (the provinces' reduce)
  *              ->  shuffle across provinces, combine (the merge; skipped with one province)
  *              ->  reduce on each key's final owner  ->  collective HDF5 write
@@ -11,7 +11,8 @@
  * before its split; once every split's record count is known (one Allreduce of an array of
  * nsplits integers) they become file:line and HQ writes them, sorted, to OUT.h5.rejects.
  * Under --strict the first rejection stops the job; its line number is found by counting the
- * lines before the split, which costs one read of that prefix on the error path only. */
+ * lines before the split, which costs one read of that prefix on the error path only.
+ * With --resume, a complete and matching staged map output replaces the map (src/stage/). */
 #define _XOPEN_SOURCE 700
 #include "job.h"
 
