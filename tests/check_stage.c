@@ -395,7 +395,7 @@ static int damage_segment(const char *path, const char *phase, int victim, char 
         snprintf(msg, cap, "serial H5Fopen(%s) failed", path);
         goto out;
     }
-    snprintf(name, sizeof name, "/%s/segments", phase);
+    snprintf(name, sizeof name, "/%s/records_segments", phase);
     if ((d = H5Dopen2(f, name, H5P_DEFAULT)) < 0 ||
         H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, seg) < 0) {
         snprintf(msg, cap, "%s: cannot read %s", path, name);

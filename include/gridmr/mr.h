@@ -120,6 +120,7 @@ gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void
 #define GMR_DEFAULT_SHUFFLE_BUFFER (64u << 20) /* --shuffle-buffer, bytes sent per rank per round */
 #define GMR_DEFAULT_MAX_KEY 4096u              /* --max-key, longest key in bytes */
 #define GMR_DEFAULT_MAX_RECORD (64u << 20)     /* --max-record, longest record in bytes */
+#define GMR_DEFAULT_CHECKPOINT 120.0           /* --checkpoint, seconds between map checkpoints */
 
 typedef struct gmr_options {
     int provinces;          /* 0: default, round(sqrt(ranks)) clamped to [1, ranks] */
@@ -134,6 +135,12 @@ typedef struct gmr_options {
     const char *stage_dir;  /* --stage: directory of the stage file OUT.stage.h5; NULL: beside
                                the output (see docs/formats.md) */
     int resume;             /* --resume: reuse the complete phases of a matching stage */
+    uint64_t mem_budget;    /* --mem-budget: bytes per rank for the job's tables (0: no limit).
+                               Past a quarter of it, the map checkpoints and the shuffle spills
+                               sorted runs to the stage; the reduce merges them. The output is
+                               the same with or without a budget. */
+    double checkpoint;      /* --checkpoint: seconds of map between checkpoints to the stage
+                               (0: GMR_DEFAULT_CHECKPOINT; < 0: only at the end of the map) */
 } gmr_options;
 
 /* Fill with defaults (all zero means default). Not collective. */
@@ -162,7 +169,11 @@ typedef struct gmr_summary {
     double t_plan, t_map, t_shuffle, t_stage, t_reduce, t_write, t_total; /* max over ranks, seconds */
     char first_reject[512]; /* "file:line: reason" of the first rejected record (by file, line) */
     char stage[4096];       /* the stage file */
-    int resumed;            /* 1: the map was skipped, its output loaded from the stage */
+    int resumed;            /* 1: the whole map came from the stage (--resume) */
+    uint64_t splits_reused; /* splits whose map output came from the stage (--resume) */
+    uint64_t bytes_reused;  /* their input bytes */
+    uint64_t checkpoints;   /* map runs written to the stage by this run */
+    uint64_t spill_bytes;   /* bytes of sorted runs spilled under --mem-budget (all ranks) */
     char stage_note[512];   /* why a stage was not reused, "" otherwise */
 } gmr_summary;
 gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s);

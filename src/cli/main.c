@@ -40,6 +40,10 @@ static void usage(FILE *f)
             "  --strict             stop at the first rejected record (exit 65)\n"
             "  --stage DIR          directory of the stage file (default: beside the output, OUT.stage)\n"
             "  --resume             reuse what a matching stage holds instead of recomputing it\n"
+            "  --checkpoint SEC     seconds of map between checkpoints to the stage (default 120;\n"
+            "                       0: only at the end of the map)\n"
+            "  --mem-budget SIZE    memory per rank for the job's tables; beyond it the map checkpoints\n"
+            "                       and the shuffle spills sorted runs to the stage (default: no limit)\n"
             "\n"
             "exit status: 0 ok, 1 error, 2 usage, 65 bad record under --strict,\n"
             "             75 stopped by SIGTERM/SIGINT (rerun with --resume)\n"
@@ -84,7 +88,11 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     printf("  throughput %.1f MB/s; shuffled %.1f MB at %.1f Mbit/s\n", mb / t, (double)s->shuffle_bytes / 1e6,
            (double)s->shuffle_bytes * 8 / 1e6 / ts);
     printf("  result     %s\n", output);
-    printf("  stage      %s%s\n", s->stage, s->resumed ? " (resumed: map skipped)" : "");
+    printf("  stage      %s, %llu checkpoints\n", s->stage, (unsigned long long)s->checkpoints);
+    if (s->splits_reused)
+        printf("  resumed    %llu of %llu splits (%.1f MB) from the stage%s\n", (unsigned long long)s->splits_reused,
+               (unsigned long long)s->splits, (double)s->bytes_reused / 1e6, s->resumed ? ": map skipped" : "");
+    if (s->spill_bytes) printf("  spilled    %.1f MB of sorted runs (--mem-budget)\n", (double)s->spill_bytes / 1e6);
     if (s->rejected) printf("  rejects    %s.rejects\n", output);
 }
 

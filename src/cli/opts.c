@@ -54,8 +54,10 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         size_t tl = strlen(o->text);
         /* the options text names what decides the result (it is part of the stage
          * fingerprint), so where files go and how much is printed stay out of it */
+        /* ... and so do the options that change how, not what: memory, checkpoints, rounds */
         int unrecorded = strcmp(a, "--input") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--stage") == 0 ||
-                         strcmp(a, "--resume") == 0 || strcmp(a, "--quiet") == 0;
+                         strcmp(a, "--resume") == 0 || strcmp(a, "--quiet") == 0 || strcmp(a, "--mem-budget") == 0 ||
+                         strcmp(a, "--checkpoint") == 0 || strcmp(a, "--shuffle-buffer") == 0;
         if (strncmp(a, "--", 2) == 0 && !unrecorded)
             snprintf(o->text + tl, sizeof o->text - tl, "%s%s%s%s", tl ? " " : "", a,
                      (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? " " : "",
@@ -79,7 +81,16 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
             o->job.provinces = (int)p;
             continue;
         }
+        if (strcmp(a, "--checkpoint") == 0) {
+            char *end;
+            double c = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(c >= 0) || c > 1e9)
+                return fail(o, "--checkpoint: '%s' is not a number of seconds (0: only at the end of the map)", argv[i]);
+            o->job.checkpoint = c > 0 ? c : -1;
+            continue;
+        }
         if (strcmp(a, "--split-size") == 0) size = &o->job.split_size;
+        else if (strcmp(a, "--mem-budget") == 0) size = &o->job.mem_budget;
         else if (strcmp(a, "--shuffle-buffer") == 0) size = &o->job.shuffle_buffer;
         else if (strcmp(a, "--max-key") == 0) size = &o->job.max_key;
         else if (strcmp(a, "--max-record") == 0) size = &o->job.max_record;

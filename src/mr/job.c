@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "../io/io.h"
 #include "../sched/sched.h"
@@ -31,6 +32,7 @@
 #include "gridmr/log.h"
 #include "kvtable.h"
 #include "shuffle.h"
+#include "spill.h"
 #include "../stage/stage.h"
 
 #define MAP_WINDOW (1u << 20) /* read window: also how often HQ answers split requests */
@@ -96,6 +98,11 @@ struct map_state {
     uint64_t *split_records;   /* per split: records (lines) it holds; filled by its mapper */
     gmr__buf rejects;          /* [u64 split][u64 rec][u32 len][reason] ... */
     uint64_t records, rejected, bytes;
+    /* the current wave (between two checkpoints) */
+    gmr__buf wave_splits;      /* [u64 split][u64 records] of each split this rank mapped */
+    uint64_t wave_records, wave_rejected;
+    size_t wave_rejects;       /* offset in rejects where the wave's start */
+    uint64_t limit;            /* table bytes that end a wave (--mem-budget / 4), 0: none */
 };
 
 /* ---- options ----------------------------------------------------------------------------- */
@@ -161,6 +168,7 @@ gmr_err gmr_job_set_options(gmr_job job, const gmr_options *opt)
     GMR_CHECK(o.max_record >= 64 && o.max_record <= (UINT64_C(1) << 30), GMR_ERR_ARG,
               "--max-record must be between 64 and 1G");
     GMR_CHECK(o.provinces >= 0, GMR_ERR_ARG, "--provinces must be positive");
+    GMR_CHECK(o.mem_budget == 0 || o.mem_budget >= (64u << 10), GMR_ERR_ARG, "--mem-budget must be at least 64K");
     job->opt = o;
 out:
     return err;
@@ -210,6 +218,7 @@ static gmr_err reject_record(gmr_emitter *em, const char *reason)
     if (em->rejected) return GMR_OK; /* a record counts once */
     em->rejected = 1;
     ms->rejected++;
+    ms->wave_rejected++;
     if (ms->job->opt.strict) {
         const gmr__split *s = &ms->plan->splits[em->split];
         uint64_t line = 1 + lines_before(ms->fds[s->file], s->off) + em->rec;
@@ -320,6 +329,7 @@ static gmr_err map_line(void *vms, const char *line, size_t len, int overlong)
         /* a blank line in a table: not a record */
     } else {
         ms->records++;
+        ms->wave_records++;
         if (ms->reader->parse(&ms->rst, line, len, &ms->rec, &why)) {
             GMR_CALL(gmr_reject(em, "%s", why));
         } else {
@@ -341,13 +351,29 @@ static gmr_err check_interrupt(void)
     return interrupt_requested ? GMR_ERROR(GMR_ERR_INTERRUPTED, "interrupted by a signal: stopping") : GMR_OK;
 }
 
-/* After every read window: HQ answers split requests, every rank notices an interrupt. */
+/* After every read window: HQ answers split requests. An interrupt does not stop the split
+ * (its keys are already in the tables): the rank finishes it and the wave ends. */
 static gmr_err poll_hq(void *vms)
 {
     map_state *ms = vms;
-    gmr_err err = check_interrupt();
-    return err ? err : gmr__sched_poll(ms->sched);
+    return gmr__sched_poll(ms->sched);
 }
+
+static uint64_t tables_bytes(const map_state *ms)
+{
+    uint64_t b = 0; /* the emit batch is left out: bounded by EMIT_BATCH x --max-key */
+    for (int d = 0; d < ms->nparts; d++) b += gmr__kvt_bytes(ms->parts[d]);
+    return b;
+}
+
+/* Between splits: end the wave when this rank was interrupted or its tables are full. */
+static int map_should_stop(void *vms)
+{
+    const map_state *ms = vms;
+    return interrupt_requested || (ms->limit && tables_bytes(ms) > ms->limit);
+}
+
+static void crash_point(const gmr__topo *topo, const char *point);
 
 static gmr_err map_split(void *vms, uint64_t split)
 {
@@ -374,6 +400,13 @@ static gmr_err map_split(void *vms, uint64_t split)
                              &ms->buf, map_line, ms, poll_hq, ms, &nrec));
     ms->split_records[split] = nrec;
     ms->bytes += s->len;
+    {
+        uint64_t entry[2] = {split, nrec};
+        GMR_CALL(gmr__buf_reserve(&ms->wave_splits, ms->wave_splits.len + sizeof entry));
+        memcpy(ms->wave_splits.data + ms->wave_splits.len, entry, sizeof entry);
+        ms->wave_splits.len += sizeof entry;
+    }
+    crash_point(ms->topo, "map-split");
 out:
     return err;
 }
@@ -396,6 +429,7 @@ static void map_state_free(map_state *ms)
     free(ms->split_records);
     gmr__buf_free(&ms->batch.keys);
     gmr__buf_free(&ms->batch.vals);
+    gmr__buf_free(&ms->wave_splits);
 }
 
 /* ---- rejects ----------------------------------------------------------------------------- */
@@ -545,13 +579,10 @@ out:
 
 /* ---- reduce ------------------------------------------------------------------------------ */
 
-typedef struct value_ref {
-    const void *ptr;
-    uint32_t len;
-} value_ref;
+typedef gmr__value_ref value_ref;
 
 struct gmr_values {
-    value_ref *v;
+    const value_ref *v;
     uint64_t n, next;
 };
 
@@ -613,41 +644,52 @@ void gmr__output_free(struct gmr_output *o)
     memset(o, 0, sizeof *o);
 }
 
+/* One key's reduce: values are put in byte order first (list mode), so what reduce sees does
+ * not depend on the rank count or on how the values travelled. */
+typedef struct reduce_ctx {
+    gmr_job job;
+    gmr_output *out;
+} reduce_ctx;
+
+static gmr_err reduce_key(void *vrc, const void *key, uint32_t klen, const value_ref *v, uint64_t n)
+{
+    reduce_ctx *rc = vrc;
+    gmr_values vals = {v, n, 0};
+    if (n > 1) qsort((void *)(uintptr_t)v, n, sizeof *v, value_cmp);
+    return rc->job->ops->reduce(rc->job->ctx, key, klen, &vals, rc->out);
+}
+
 static gmr_err reduce_all(gmr_job job, const gmr__kvt *t, gmr_output *out)
 {
     gmr_err err = GMR_OK;
-    gmr_values vals = {NULL, 0, 0};
+    reduce_ctx rc = {job, out};
+    value_ref *v = NULL;
     uint64_t vcap = 0;
     for (uint64_t i = 0; i < t->n; i++) {
-        vals.next = 0;
+        const gmr__kv_entry *e = gmr__kvt_entry(t, i);
+        uint64_t cursor = 0, n = 0;
+        const void *val;
+        uint32_t len;
         if (t->value_size) {
             value_ref one = {gmr__kvt_value(t, i), (uint32_t)t->value_size};
-            gmr_values single = {&one, 1, 0};
-            GMR_CALL(job->ops->reduce(job->ctx, gmr__kvt_key(t, i), gmr__kvt_entry(t, i)->klen, &single, out));
+            GMR_CALL(reduce_key(&rc, gmr__kvt_key(t, i), e->klen, &one, 1));
             continue;
         }
-        if (gmr__kvt_entry(t, i)->nvals > vcap) {
-            value_ref *p = realloc(vals.v, gmr__kvt_entry(t, i)->nvals * sizeof *p);
-            GMR_CHECK(p, GMR_ERR_NOMEM, "cannot gather %u values", gmr__kvt_entry(t, i)->nvals);
-            vals.v = p;
-            vcap = gmr__kvt_entry(t, i)->nvals;
+        if (e->nvals > vcap) {
+            value_ref *p = realloc(v, e->nvals * sizeof *p);
+            GMR_CHECK(p, GMR_ERR_NOMEM, "cannot gather %u values", e->nvals);
+            v = p;
+            vcap = e->nvals;
         }
-        {
-            uint64_t cursor = 0;
-            const void *v;
-            uint32_t len;
-            vals.n = 0;
-            while (gmr__kvt_next_value(t, i, &cursor, &v, &len)) {
-                vals.v[vals.n].ptr = v;
-                vals.v[vals.n].len = len;
-                vals.n++;
-            }
+        while (gmr__kvt_next_value(t, i, &cursor, &val, &len)) {
+            v[n].ptr = val;
+            v[n].len = len;
+            n++;
         }
-        qsort(vals.v, vals.n, sizeof *vals.v, value_cmp);
-        GMR_CALL(job->ops->reduce(job->ctx, gmr__kvt_key(t, i), gmr__kvt_entry(t, i)->klen, &vals, out));
+        GMR_CALL(reduce_key(&rc, gmr__kvt_key(t, i), e->klen, v, n));
     }
 out:
-    free(vals.v);
+    free(v);
     return err;
 }
 
@@ -655,14 +697,208 @@ out:
 
 static double now(void) { return MPI_Wtime(); }
 
-/* Collective on topo->world: maps every split into parts (psize tables, one per province
- * rank) and writes the rejected records. counts: this rank's records and rejected records. */
-static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, const char *output_path, gmr__kvt **parts,
-                         uint64_t counts[2])
+#define MAP_GROUP "map"
+#define LEDGER_HEADER 4 /* u64: splits, records, rejected, reject bytes */
+
+/* What the map leaves for the shuffle besides the tables in memory. */
+typedef struct map_result {
+    char **runs;               /* map runs whose data is only in the stage */
+    int nruns;
+    uint64_t counts[2];        /* this rank's records and rejected records, reused ones included */
+    uint64_t splits_reused, bytes_reused, checkpoints;
+    int all_reused;
+    double t_stage;            /* writing checkpoints */
+} map_result;
+
+static void map_result_free(map_result *mr)
+{
+    gmr__stage_names_free(&mr->runs, mr->nruns);
+    mr->nruns = 0;
+}
+
+static gmr_err add_name(char ***names, int *n, const char *name)
+{
+    gmr_err err = GMR_OK;
+    char **p = realloc(*names, ((size_t)*n + 1) * sizeof *p);
+    GMR_CHECK(p, GMR_ERR_NOMEM, "out of memory");
+    *names = p;
+    GMR_CHECK(p[*n] = strdup(name), GMR_ERR_NOMEM, "out of memory");
+    (*n)++;
+out:
+    return err;
+}
+
+/* Test hooks for the resume tests (tests/run.sh). GRIDMR_TEST_CRASH=POINT makes the last rank
+ * die by SIGKILL when it reaches POINT, as a node failure would; term-POINT sends it SIGTERM
+ * instead, as Slurm's time limit would. Points: "map" (start of the map), "map-split" (after
+ * each split the rank maps), "map-run" (right after the first checkpoint while splits
+ * remain), "shuffle" (start of the shuffle).
+ * GRIDMR_TEST_WAVE=K ends every map wave after K splits, so tests get checkpoints on small
+ * inputs. */
+static void crash_point(const gmr__topo *topo, const char *point)
+{
+    const char *at = getenv("GRIDMR_TEST_CRASH");
+    if (!at || topo->rank != topo->size - 1) return;
+    if (strcmp(at, point) == 0) raise(SIGKILL);
+    if (strncmp(at, "term-", 5) == 0 && strcmp(at + 5, point) == 0) raise(SIGTERM);
+}
+
+/* This wave's ledger: which splits this rank mapped, their record counts and rejects. */
+static gmr_err ledger_build(const map_state *ms, gmr__buf *lg)
+{
+    gmr_err err = GMR_OK;
+    uint64_t rlen = ms->rejects.len - ms->wave_rejects;
+    uint64_t hdr[LEDGER_HEADER] = {ms->wave_splits.len / (2 * sizeof(uint64_t)), ms->wave_records, ms->wave_rejected,
+                                   rlen};
+    lg->len = 0;
+    GMR_CALL(gmr__buf_reserve(lg, sizeof hdr + ms->wave_splits.len + rlen + 1));
+    memcpy(lg->data, hdr, sizeof hdr);
+    if (ms->wave_splits.len) memcpy(lg->data + sizeof hdr, ms->wave_splits.data, ms->wave_splits.len);
+    if (rlen) memcpy(lg->data + sizeof hdr + ms->wave_splits.len, ms->rejects.data + ms->wave_rejects, rlen);
+    lg->len = sizeof hdr + ms->wave_splits.len + rlen;
+out:
+    return err;
+}
+
+/* A reused run's ledger: check it (no effect), then apply it: its splits become done, its
+ * counts and rejects this rank's again. The check is agreed before anyone applies. */
+static gmr_err ledger_check(const map_state *ms, const char *run, const char *lg, uint64_t len, uint8_t *done)
+{
+    gmr_err err = GMR_OK;
+    uint64_t hdr[LEDGER_HEADER], i = 0, e[2];
+    GMR_CHECK(len >= sizeof hdr, GMR_ERR_DATA, "stage: %s has a short ledger", run);
+    memcpy(hdr, lg, sizeof hdr);
+    GMR_CHECK(hdr[0] <= (len - sizeof hdr) / 16 && sizeof hdr + 16 * hdr[0] + hdr[3] == len, GMR_ERR_DATA,
+              "stage: %s has a ledger of the wrong size", run);
+    for (; i < hdr[0]; i++) {
+        memcpy(e, lg + sizeof hdr + 16 * i, sizeof e);
+        if (e[0] >= ms->plan->nsplits || done[e[0]]) break;
+        done[e[0]] = 2; /* tentative, undone below */
+    }
+    for (uint64_t k = 0; k < i; k++) {
+        memcpy(e, lg + sizeof hdr + 16 * k, sizeof e);
+        done[e[0]] = 0;
+    }
+    GMR_CHECK(i == hdr[0], GMR_ERR_DATA, "stage: %s lists a split twice or one past the plan", run);
+out:
+    return err;
+}
+
+static gmr_err ledger_apply(map_state *ms, const char *lg, uint8_t *done)
+{
+    gmr_err err = GMR_OK;
+    uint64_t hdr[LEDGER_HEADER];
+    memcpy(hdr, lg, sizeof hdr);
+    for (uint64_t i = 0; i < hdr[0]; i++) {
+        uint64_t e[2];
+        memcpy(e, lg + sizeof hdr + 16 * i, sizeof e);
+        done[e[0]] = 1;
+        ms->split_records[e[0]] = e[1];
+    }
+    ms->records += hdr[1];
+    ms->rejected += hdr[2];
+    GMR_CALL(gmr__buf_reserve(&ms->rejects, ms->rejects.len + hdr[3] + 1));
+    if (hdr[3]) memcpy(ms->rejects.data + ms->rejects.len, lg + sizeof hdr + 16 * hdr[0], hdr[3]);
+    ms->rejects.len += hdr[3];
+out:
+    return err;
+}
+
+/* Collective: read a run's records once to the end, which verifies every rank's checksum. */
+static gmr_err verify_run(gmr__stage *st, const char *run)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__stage_stream *s = NULL;
+    char *buf = malloc(1u << 22);
+    uint64_t got = 1;
+    GMR_CALL(gmr__stage_stream_open(st, run, "records", &s));
+    if (!buf) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    while (!local && got) local = gmr__stage_stream_read(s, buf, 1u << 22, &got);
+out:
+    gmr__stage_stream_close(&s);
+    free(buf);
+    if (!err) err = gmr__agree(gmr__stage_comm(st), local);
+    return err;
+}
+
+/* Collective: with --resume, take over the complete runs of an earlier execution (their splits
+ * are not mapped again; their data joins the shuffle). Runs cut short by a crash, damaged
+ * ones (checksums, ledger) and, without --resume, all of them are dropped. done: per split,
+ * the same on every rank afterwards. */
+static gmr_err resume_runs(gmr_job job, map_state *ms, gmr__stage *st, uint8_t *done, map_result *mr, int *next_run)
+{
+    gmr_err err = GMR_OK;
+    char **names = NULL, group[256];
+    int n = 0;
+    GMR_CALL(gmr__stage_list(st, MAP_GROUP, &names, &n));
+    for (int i = 0; i < n; i++) {
+        char *lg = NULL;
+        uint64_t len = 0;
+        int idx = 0;
+        gmr_err e;
+        snprintf(group, sizeof group, "%s/%s", MAP_GROUP, names[i]);
+        if (sscanf(names[i], "run_%d", &idx) == 1 && idx + 1 > *next_run) *next_run = idx + 1;
+        if (!job->opt.resume || strncmp(names[i], "run_", 4) != 0 || !gmr__stage_has(st, group)) {
+            GMR_CALL(gmr__stage_drop(st, group));
+            continue;
+        }
+        e = gmr__stage_get(st, group, "ledger", &lg, &len);
+        if (!e) e = gmr__agree(ms->topo->world, ledger_check(ms, group, lg, len, done));
+        if (!e) e = verify_run(st, group);
+        if (!e) e = gmr__agree(ms->topo->world, ledger_apply(ms, lg, done));
+        free(lg);
+        if (e == GMR_ERR_DATA) {
+            /* damaged: its splits are mapped again */
+            if (ms->topo->rank == GMR_HQ)
+                gmr_log(GMR_LOG_WARN, "%.*s: mapping its splits again", (int)strcspn(gmr_err_message(), "\n"),
+                        gmr_err_message());
+            gmr_err_clear();
+            GMR_CALL(gmr__stage_drop(st, group));
+            continue;
+        }
+        GMR_CALL(e);
+        GMR_CALL(add_name(&mr->runs, &mr->nruns, group));
+    }
+out:
+    gmr__stage_names_free(&names, n);
+    return err;
+}
+
+/* Collective: this wave's tables and ledger as the next map run, put on disk (stage synced). */
+static gmr_err write_run(map_state *ms, gmr__stage *st, int *next_run, char *name, size_t cap)
+{
+    gmr_err err = GMR_OK;
+    gmr__buf lg = {0};
+    uint64_t meta[GMR_STAGE_META] = {0};
+    snprintf(name, cap, "%s/run_%06d", MAP_GROUP, (*next_run)++);
+    GMR_CALL(gmr__agree(ms->topo->world, ledger_build(ms, &lg)));
+    GMR_CALL(gmr__spill_write(st, name, ms->parts, ms->nparts, 0, lg.data, lg.len, meta, NULL));
+    GMR_CALL(gmr__stage_sync(st));
+    ms->wave_splits.len = 0;
+    ms->wave_records = ms->wave_rejected = 0;
+    ms->wave_rejects = ms->rejects.len;
+out:
+    gmr__buf_free(&lg);
+    return err;
+}
+
+/* Collective on topo->world: maps every split not already in the stage into parts (psize
+ * tables, one per province rank), in waves. After each wave but the last the tables are
+ * checkpointed as a map run and emptied; the last wave's tables stay in memory for the
+ * shuffle (and are checkpointed too, for a crash in the shuffle). Interrupted: checkpoints and
+ * returns GMR_ERR_INTERRUPTED on every rank. Then writes the rejected records. */
+static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__stage *st, const char *output_path,
+                         gmr__kvt **parts, map_result *mr)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     map_state ms;
+    uint8_t *done = NULL, *mine = NULL;
+    uint64_t *todo = NULL, ntodo = 0;
+    int next_run = 0;
     double t1 = now();
+    char name[256];
+    const char *hook = getenv("GRIDMR_TEST_WAVE");
+    gmr__wave wave;
 
     memset(&ms, 0, sizeof ms);
     ms.job = job;
@@ -672,63 +908,242 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, const ch
     ms.em.ms = &ms;
     ms.parts = parts;
     ms.nparts = topo->psize;
+    ms.limit = job->opt.mem_budget / 4;
     ms.fds = malloc(((size_t)plan->nfiles + 1) * sizeof *ms.fds);
     ms.headers = calloc((size_t)plan->nfiles + 1, sizeof *ms.headers);
     ms.split_records = calloc(plan->nsplits + 1, sizeof *ms.split_records);
-    if (!ms.fds || !ms.headers || !ms.split_records) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
+    done = calloc(plan->nsplits + 1, 1);
+    mine = calloc(plan->nsplits + 1, 1);
+    todo = malloc((plan->nsplits + 1) * sizeof *todo);
+    if (!ms.fds || !ms.headers || !ms.split_records || !done || !mine || !todo)
+        local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
     for (int f = 0; ms.fds && f < plan->nfiles; f++) ms.fds[f] = -1;
     if (!local && job->ops->combine) local = gmr__buf_reserve(&ms.batch.vals, EMIT_BATCH * job->ops->value_size);
     GMR_CALL(gmr__agree(topo->world, local));
-    local = gmr__sched_run(topo, plan->nsplits, map_split, &ms, &ms.sched);
-    if (!local && ms.batch.n) local = flush_batch(&ms);
+
+    GMR_CALL(resume_runs(job, &ms, st, done, mr, &next_run));
+    /* each rank applied its own ledgers: share what is done */
+    if (plan->nsplits) GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, done, (int)plan->nsplits, MPI_UINT8_T, MPI_MAX, topo->world));
+    memcpy(mine, done, plan->nsplits);
+    for (uint64_t s = 0; s < plan->nsplits; s++) {
+        if (done[s]) {
+            mr->splits_reused++;
+            mr->bytes_reused += plan->splits[s].len;
+        } else {
+            todo[ntodo++] = s;
+        }
+    }
+    mr->all_reused = ntodo == 0 && plan->nsplits > 0;
+
+    memset(&wave, 0, sizeof wave);
+    wave.fn = map_split;
+    wave.stop = map_should_stop;
+    wave.ctx = &ms;
+    wave.wave_seconds = job->opt.checkpoint == 0 ? GMR_DEFAULT_CHECKPOINT : job->opt.checkpoint;
+    wave.wave_splits = hook ? strtoull(hook, NULL, 10) : 0;
+    crash_point(topo, "map");
+    while (ntodo) {
+        uint64_t mapped = 0, mapped_all = 0;
+        int stop = 0, stop_any = 0;
+        double t2;
+        wave.todo = todo;
+        wave.ntodo = ntodo;
+        local = gmr__sched_run(topo, &wave, &ms.sched);
+        if (!local && ms.batch.n) local = flush_batch(&ms);
+        GMR_CALL(gmr__agree(topo->world, local));
+        /* which splits are done now, on every rank */
+        for (uint64_t k = 0; k < ms.wave_splits.len / 16; k++) {
+            uint64_t split;
+            memcpy(&split, ms.wave_splits.data + 16 * k, sizeof split);
+            mine[split] = 1;
+        }
+        mapped = ms.wave_splits.len / 16;
+        GMR_CALL_MPI(MPI_Allreduce(mine, done, (int)plan->nsplits, MPI_UINT8_T, MPI_MAX, topo->world));
+        GMR_CALL_MPI(MPI_Allreduce(&mapped, &mapped_all, 1, MPI_UINT64_T, MPI_SUM, topo->world));
+        ntodo = 0;
+        for (uint64_t s = 0; s < plan->nsplits; s++)
+            if (!done[s]) todo[ntodo++] = s;
+        stop = interrupt_requested;
+        GMR_CALL_MPI(MPI_Allreduce(&stop, &stop_any, 1, MPI_INT, MPI_LOR, topo->world));
+        if (!mapped_all) {
+            GMR_CHECK(stop_any, GMR_ERR_INTERNAL, "a map wave made no progress");
+        } else {
+            t2 = now();
+            GMR_CALL(write_run(&ms, st, &next_run, name, sizeof name));
+            mr->checkpoints++;
+            mr->t_stage += now() - t2;
+            if (ntodo && !stop_any) {
+                /* the tables are in the run now: empty them for the next wave */
+                GMR_CALL(add_name(&mr->runs, &mr->nruns, name));
+                for (int d = 0; d < ms.nparts; d++) GMR_CALL(gmr__kvt_clear(parts[d]));
+                crash_point(topo, "map-run");
+            }
+        }
+        if (stop_any) GMR_FAIL(GMR_ERR_INTERRUPTED, "interrupted by a signal: stopped after a checkpoint");
+    }
     if (gmr_log_get_level() >= GMR_LOG_INFO) {
         uint64_t keys = 0;
         for (int d = 0; d < ms.nparts; d++) keys += ms.parts[d]->n;
-        gmr_log(GMR_LOG_INFO, "map: %llu bytes, %llu records, %llu keys in %.3f s", (unsigned long long)ms.bytes,
-                (unsigned long long)ms.records, (unsigned long long)keys, now() - t1);
+        gmr_log(GMR_LOG_INFO, "map: %llu bytes, %llu records, %llu keys in memory, %d runs in the stage, %.3f s",
+                (unsigned long long)ms.bytes, (unsigned long long)ms.records, (unsigned long long)keys, mr->nruns,
+                now() - t1);
     }
-    GMR_CALL(gmr__agree(topo->world, local));
     GMR_CALL(write_rejects(&ms, output_path));
-    counts[0] = ms.records;
-    counts[1] = ms.rejected;
+    mr->counts[0] = ms.records;
+    mr->counts[1] = ms.rejected;
 out:
+    free(todo);
+    free(mine);
+    free(done);
     map_state_free(&ms);
     return err;
 }
 
-/* Collective on topo->world: the province shuffle (this rank's own part becomes its province
- * table, the other parts are sent and destroyed), then the merge across provinces. Returns
- * the final-owner table and the bytes this rank sent. */
-static gmr_err shuffle_phase(gmr_job job, gmr__topo *topo, gmr__kvt **parts, gmr__kvt **globalp, uint64_t *sent)
+/* ---- shuffle with runs, and spills ------------------------------------------------------- */
+
+/* The spill store: a second stage file (STAGE.spill), made at the first spill and removed at
+ * the end of the job, for the sorted runs of the shuffle under --mem-budget. */
+typedef struct spill_store {
+    gmr__stage *st;
+    char path[4200];
+    char **prov_runs, **final_runs;
+    int nprov, nfinal, next;
+    uint64_t bytes;   /* this rank's bytes spilled */
+    double t;         /* time spent writing */
+} spill_store;
+
+static void spill_store_close(spill_store *sp, const gmr__topo *topo)
+{
+    if (sp->st) {
+        gmr__stage_close(&sp->st);
+        if (topo->rank == GMR_HQ) unlink(sp->path);
+    }
+    gmr__stage_names_free(&sp->prov_runs, sp->nprov);
+    gmr__stage_names_free(&sp->final_runs, sp->nfinal);
+    sp->nprov = sp->nfinal = 0;
+}
+
+/* Collective on world: when any rank's table t holds more than limit bytes (or force), every
+ * rank writes its t as the next sorted run of `level` and empties it. */
+static gmr_err maybe_spill(const gmr__topo *topo, spill_store *sp, const char *level, gmr__kvt *t, uint64_t limit,
+                           int force, char ***runs, int *nruns)
+{
+    gmr_err err = GMR_OK;
+    int over = limit && gmr__kvt_bytes(t) > limit, any = 0;
+    uint64_t meta[GMR_STAGE_META] = {0}, written = 0;
+    char name[64];
+    double t0 = now();
+    GMR_CALL_MPI(MPI_Allreduce(&over, &any, 1, MPI_INT, MPI_LOR, topo->world));
+    if (!any && !force) return GMR_OK;
+    if (!sp->st) GMR_CALL(gmr__stage_open(topo->world, sp->path, "spill", 0, &sp->st));
+    snprintf(name, sizeof name, "%s/run_%06d", level, sp->next++);
+    GMR_CALL(gmr__spill_write(sp->st, name, &t, 1, 1, NULL, 0, meta, &written));
+    sp->bytes += written;
+    GMR_CALL(gmr__agree(topo->world, gmr__kvt_clear(t)));
+    GMR_CALL(add_name(runs, nruns, name));
+    sp->t += now() - t0;
+out:
+    return err;
+}
+
+/* Collective on world: shuffle one set of province-partitioned parts into prov, which is
+ * parts[prank] on entry; afterwards every entry of parts is NULL (prov stays the caller's). */
+static gmr_err province_shuffle(const gmr__topo *topo, gmr__kvt **parts, gmr__kvt *prov, uint64_t buffer,
+                                uint64_t *sent)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
-    gmr__kvt *prov = parts[topo->prank], *global = NULL;
-    uint64_t sent1 = 0, sent2 = 0, rounds = 0;
-
-    if (topo->psize > 1)
-        local = gmr__shuffle(topo->prov, parts, topo->psize, GMR_LEVEL_PROVINCE, job->opt.shuffle_buffer, prov, &sent1,
-                             &rounds);
+    uint64_t bytes = 0, rounds = 0;
+    if (topo->psize > 1) local = gmr__shuffle(topo->prov, parts, topo->psize, GMR_LEVEL_PROVINCE, buffer, prov, &bytes, &rounds);
     parts[topo->prank] = NULL;
     for (int d = 0; d < topo->psize; d++) gmr__kvt_destroy(&parts[d]);
+    *sent += bytes;
     GMR_CALL(gmr__agree(topo->world, local));
-    if (topo->provinces > 1) {
-        local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global);
-        GMR_CALL(gmr__agree(topo->world, local));
-        GMR_CALL(gmr__agree(topo->world, gmr__shuffle(topo->world, &prov, 1, GMR_LEVEL_GLOBAL, job->opt.shuffle_buffer,
-                                                       global, &sent2, &rounds)));
-        gmr__kvt_destroy(&prov);
-    } else {
-        global = prov;
-        prov = NULL;
+out:
+    return err;
+}
+
+/* Collective on world: parts[prank] = own and fresh tables for the other parts; on failure
+ * every entry is NULL again. */
+static gmr_err other_parts_create(gmr_job job, const gmr__topo *topo, gmr__kvt **parts, gmr__kvt *own)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    for (int d = 0; d < topo->psize && !local; d++)
+        if (d != topo->prank) local = gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &parts[d]);
+    err = gmr__agree(topo->world, local);
+    if (err)
+        for (int d = 0; d < topo->psize; d++) gmr__kvt_destroy(&parts[d]);
+    else
+        parts[topo->prank] = own;
+    return err;
+}
+
+/* Collective on topo->world. The province shuffle of the tables in memory and of each map run
+ * in the stage (this rank's own part stays put), then the merge across provinces. Under a
+ * memory budget the receiving tables spill sorted runs; the result is then the list of runs in
+ * sp->final_runs (and *globalp empty), else the final-owner table. */
+static gmr_err shuffle_phase(gmr_job job, gmr__topo *topo, gmr__stage *st, const map_result *mr, gmr__kvt **parts,
+                             spill_store *sp, gmr__kvt **globalp, uint64_t *sent)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__kvt *prov = parts[topo->prank], *global = NULL, *t = NULL;
+    uint64_t limit = job->opt.mem_budget / 4, buffer = job->opt.shuffle_buffer, meta[GMR_STAGE_META], rounds = 0;
+    char text[16];
+    int last = topo->provinces == 1; /* the province level is the final one */
+
+    if (job->opt.mem_budget && buffer > job->opt.mem_budget / 16) buffer = job->opt.mem_budget / 16;
+    GMR_CALL(province_shuffle(topo, parts, prov, buffer, sent)); /* prov is owned here now */
+    for (int r = 0; r < mr->nruns; r++) {
+        GMR_CALL(maybe_spill(topo, sp, "province", prov, limit, 0, &sp->prov_runs, &sp->nprov));
+        GMR_CALL(other_parts_create(job, topo, parts, prov));
+        local = gmr__stage_load(st, mr->runs[r], parts, topo->psize, meta, text, sizeof text);
+        if (local) {
+            parts[topo->prank] = NULL;
+            for (int d = 0; d < topo->psize; d++) gmr__kvt_destroy(&parts[d]);
+            GMR_CALL(local);
+        }
+        GMR_CALL(province_shuffle(topo, parts, prov, buffer, sent));
     }
-    *sent = sent1 + sent2;
+    if (sp->nprov) GMR_CALL(maybe_spill(topo, sp, "province", prov, limit, 1, &sp->prov_runs, &sp->nprov));
+    if (last) {
+        if (sp->nprov) {
+            sp->final_runs = sp->prov_runs;
+            sp->nfinal = sp->nprov;
+            sp->prov_runs = NULL;
+            sp->nprov = 0;
+        }
+        *globalp = prov;
+        prov = NULL;
+        goto out;
+    }
+
+    /* across provinces: the table in memory, then each province run */
+    GMR_CALL(gmr__agree(topo->world, gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &global)));
+    for (int r = -1; r < sp->nprov; r++) {
+        uint64_t bytes = 0;
+        if (r >= 0) {
+            GMR_CALL(maybe_spill(topo, sp, "global", global, limit, 0, &sp->final_runs, &sp->nfinal));
+            GMR_CALL(gmr__agree(topo->world, gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &t)));
+            GMR_CALL(gmr__stage_load(sp->st, sp->prov_runs[r], &t, 1, meta, text, sizeof text));
+        }
+        GMR_CALL(gmr__agree(topo->world, gmr__shuffle(topo->world, r < 0 ? &prov : &t, 1, GMR_LEVEL_GLOBAL, buffer,
+                                                       global, &bytes, &rounds)));
+        *sent += bytes;
+        if (r < 0)
+            gmr__kvt_destroy(&prov);
+        else
+            gmr__kvt_destroy(&t);
+    }
+    if (sp->nfinal) GMR_CALL(maybe_spill(topo, sp, "global", global, limit, 1, &sp->final_runs, &sp->nfinal));
     *globalp = global;
     global = NULL;
 out:
+    gmr__kvt_destroy(&t);
     gmr__kvt_destroy(&global);
     gmr__kvt_destroy(&prov);
     return err;
 }
+
+/* ---- the job ----------------------------------------------------------------------------- */
 
 /* Collective: a fresh set of empty map tables, one per province rank. */
 static gmr_err parts_create(gmr_job job, const gmr__topo *topo, gmr__kvt ***partsp)
@@ -793,26 +1208,20 @@ static gmr_err fingerprint_text(const gmr_job job, const gmr__topo *topo, const 
         memcpy(fp->data + fp->len, line, (size_t)n + 1);
         fp->len += (size_t)n;
     }
+    /* the splits: map runs name them by number, so the same numbers must mean the same bytes */
+    n = snprintf(line, sizeof line, "splits %llu %016llx\n", (unsigned long long)plan->nsplits,
+                 (unsigned long long)XXH3_64bits(plan->splits, plan->nsplits * sizeof *plan->splits));
+    GMR_CALL(gmr__buf_reserve(fp, fp->len + (size_t)n + 1));
+    memcpy(fp->data + fp->len, line, (size_t)n + 1);
+    fp->len += (size_t)n;
 out:
     return err;
 }
 
-#define PHASE_MAP_OUTPUT "map_output"
-
-/* Test hook for the resume tests (tests/run.sh): GRIDMR_TEST_CRASH=PHASE makes the last rank
- * die by SIGKILL when it reaches PHASE ("map" or "shuffle"), as a node failure would;
- * GRIDMR_TEST_CRASH=term-PHASE sends it SIGTERM instead, as Slurm's time limit would. */
-static void crash_point(const gmr__topo *topo, const char *phase)
-{
-    const char *at = getenv("GRIDMR_TEST_CRASH");
-    if (!at || topo->rank != topo->size - 1) return;
-    if (strcmp(at, phase) == 0) raise(SIGKILL);
-    if (strncmp(at, "term-", 5) == 0 && strcmp(at + 5, phase) == 0) raise(SIGTERM);
-}
 
 gmr_err gmr_job_run(gmr_job job, const char *output_path)
 {
-    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr_err err = GMR_OK;
     gmr__topo *topo = NULL;
     gmr__plan *plan = NULL;
     gmr__stage *stage = NULL;
@@ -820,74 +1229,74 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     gmr_output out;
     gmr_summary *sum = &job->summary;
     gmr__buf fp = {0};
+    map_result mr;
+    spill_store sp;
     double t0 = now(), t1, tphase[5] = {0};
-    uint64_t counts[3] = {0}, totals[3] = {0}, meta[GMR_STAGE_META] = {0}, keys = 0;
+    uint64_t counts[4] = {0}, totals[4] = {0}, keys = 0;
     gmr__result_meta rmeta;
 
     memset(&out, 0, sizeof out);
+    memset(&mr, 0, sizeof mr);
+    memset(&sp, 0, sizeof sp);
     memset(sum, 0, sizeof *sum);
     out.ncolumns = job->ops->ncolumns;
 
     GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
     gmr_log_set_rank(topo->rank);
-    GMR_CALL(gmr__plan_create(topo, job->ninputs, job->inputs, job->opt.split_size, &plan));
+    GMR_CALL(gmr__plan_create(topo, job->ninputs, job->inputs, job->opt.split_size,
+                              job->opt.mem_budget / 16 /* one split's keys stay well inside a wave */, &plan));
     GMR_CALL(stage_path(job, output_path, sum->stage, sizeof sum->stage));
+    GMR_CHECK(snprintf(sp.path, sizeof sp.path, "%s.spill", sum->stage) < (int)sizeof sp.path, GMR_ERR_ARG,
+              "stage path too long");
     GMR_CALL(fingerprint_text(job, topo, plan, &fp));
     GMR_CALL(gmr__stage_open(topo->world, sum->stage, fp.data, job->opt.resume, &stage));
     snprintf(sum->stage_note, sizeof sum->stage_note, "%s", gmr__stage_note(stage));
+    if (sum->stage_note[0] && topo->rank == GMR_HQ) gmr_log(GMR_LOG_WARN, "%s", sum->stage_note);
     t1 = now();
     tphase[0] = t1 - t0;
 
-    /* --resume: the map output of a complete, matching stage replaces the map */
+    /* map, in waves with checkpoints; with --resume only the splits the stage lacks */
     GMR_CALL(parts_create(job, topo, &parts));
-    if (job->opt.resume && gmr__stage_has(stage, PHASE_MAP_OUTPUT)) {
-        local = gmr__stage_load(stage, PHASE_MAP_OUTPUT, parts, topo->psize, meta, sum->first_reject,
-                                sizeof sum->first_reject);
-        if (local) {
-            const char *why = gmr_err_message();
-            snprintf(sum->stage_note, sizeof sum->stage_note, "%.*s: recomputing", (int)strcspn(why, "\n"), why);
-            gmr_err_clear();
-            parts_destroy(&parts, topo->psize);
-            GMR_CALL(parts_create(job, topo, &parts));
-        } else {
-            sum->resumed = 1;
-            totals[0] = meta[0];
-            totals[1] = meta[1];
-        }
-    } else if (job->opt.resume && !sum->stage_note[0]) {
-        snprintf(sum->stage_note, sizeof sum->stage_note, "stage %.400s holds no complete phase: recomputing", sum->stage);
-    }
-    if (sum->stage_note[0] && topo->rank == GMR_HQ) gmr_log(GMR_LOG_WARN, "%s", sum->stage_note);
-
-    if (!sum->resumed) {
-        crash_point(topo, "map");
-        GMR_CALL(map_phase(job, topo, plan, output_path, parts, counts));
-        GMR_CALL_MPI(MPI_Allreduce(counts, totals, 2, MPI_UINT64_T, MPI_SUM, topo->world));
-        tphase[1] = now() - t1;
-        t1 = now();
-        meta[0] = totals[0];
-        meta[1] = totals[1];
-        GMR_CALL(gmr__agree(topo->world,
-                            gmr__stage_save(stage, PHASE_MAP_OUTPUT, parts, topo->psize, meta, sum->first_reject)));
-        tphase[4] = now() - t1;
-    }
-    gmr__stage_close(&stage); /* what was saved is on disk now, before the shuffle can fail */
+    GMR_CALL(map_phase(job, topo, plan, stage, output_path, parts, &mr));
+    counts[0] = mr.counts[0];
+    counts[1] = mr.counts[1];
+    tphase[1] = now() - t1 - mr.t_stage;
+    sum->resumed = mr.all_reused;
+    sum->splits_reused = mr.splits_reused;
+    sum->bytes_reused = mr.bytes_reused;
+    sum->checkpoints = mr.checkpoints;
+    if (job->opt.resume && topo->rank == GMR_HQ && mr.splits_reused)
+        gmr_log(GMR_LOG_INFO, "resumed: %llu of %llu splits from the stage", (unsigned long long)mr.splits_reused,
+                (unsigned long long)plan->nsplits);
     t1 = now();
     crash_point(topo, "shuffle");
     GMR_CALL(gmr__agree(topo->world, check_interrupt()));
-    GMR_CALL(shuffle_phase(job, topo, parts, &global, &counts[2]));
-    GMR_CALL_MPI(MPI_Allreduce(&counts[2], &totals[2], 1, MPI_UINT64_T, MPI_SUM, topo->world));
-    tphase[2] = now() - t1;
+    GMR_CALL(shuffle_phase(job, topo, stage, &mr, parts, &sp, &global, &counts[2]));
+    tphase[2] = now() - t1 - sp.t;
     t1 = now();
 
-    /* reduce */
+    /* reduce: the final table, or the merge of the sorted runs it spilled */
     GMR_CALL(gmr__agree(topo->world, check_interrupt()));
-    GMR_CALL(gmr__agree(topo->world, reduce_all(job, global, &out)));
+    if (sp.nfinal) {
+        reduce_ctx rc = {job, &out};
+        uint64_t window = job->opt.mem_budget / (8 * (uint64_t)sp.nfinal);
+        if (window < (64u << 10)) window = 64u << 10;
+        if (window > (4u << 20)) window = 4u << 20;
+        GMR_CALL(gmr__spill_merge(sp.st, sp.final_runs, sp.nfinal, job->ops->combine ? job->ops->value_size : 0,
+                                  job->ops->combine, job->ctx, window, reduce_key, &rc));
+    } else {
+        GMR_CALL(gmr__agree(topo->world, reduce_all(job, global, &out)));
+    }
     gmr__kvt_destroy(&global);
+    counts[3] = sp.bytes;
     tphase[3] = now() - t1;
+    tphase[4] = mr.t_stage + sp.t;
+    spill_store_close(&sp, topo);
+    gmr__stage_close(&stage);
     t1 = now();
 
     /* summary (identical on all ranks), then the collective write */
+    GMR_CALL_MPI(MPI_Allreduce(counts, totals, 4, MPI_UINT64_T, MPI_SUM, topo->world));
     GMR_CALL_MPI(MPI_Allreduce(&out.n, &keys, 1, MPI_UINT64_T, MPI_SUM, topo->world));
     sum->ranks = topo->size;
     sum->provinces = topo->provinces;
@@ -896,6 +1305,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     sum->records = totals[0];
     sum->rejected = totals[1];
     sum->shuffle_bytes = totals[2];
+    sum->spill_bytes = totals[3];
     sum->keys = keys;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, tphase, 5, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_plan = tphase[0];
@@ -916,7 +1326,11 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
 out:
     gmr__output_free(&out);
     gmr__kvt_destroy(&global);
-    if (topo) parts_destroy(&parts, topo->psize);
+    if (topo) {
+        parts_destroy(&parts, topo->psize);
+        spill_store_close(&sp, topo);
+    }
+    map_result_free(&mr);
     gmr__stage_close(&stage);
     gmr__buf_free(&fp);
     gmr__plan_destroy(&plan);

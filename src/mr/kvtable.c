@@ -211,3 +211,80 @@ int gmr__kvt_next_value(const gmr__kvt *t, uint64_t i, uint64_t *cursor, const v
     *cursor = node->next ? node->next : UINT64_MAX;
     return 1;
 }
+
+gmr_err gmr__kvt_clear(gmr__kvt *t)
+{
+    gmr_err err = GMR_OK;
+    uint64_t *slots = calloc((size_t)1 << KVT_MIN_BITS, sizeof *slots);
+    GMR_CHECK(slots, GMR_ERR_NOMEM, "cannot allocate a key/value table");
+    free(t->slots);
+    free(t->ent);
+    free(t->keys);
+    free(t->vals);
+    t->slots = slots;
+    t->bits = KVT_MIN_BITS;
+    t->cap = (uint64_t)1 << t->bits;
+    t->ent = t->keys = t->vals = NULL;
+    t->n = t->ent_cap = t->keys_len = t->keys_cap = t->vals_len = t->vals_cap = t->nvalues = 0;
+out:
+    return err;
+}
+
+int gmr__kv_cmp(uint64_t ha, const void *ka, uint32_t la, uint64_t hb, const void *kb, uint32_t lb)
+{
+    uint32_t m = la < lb ? la : lb;
+    int c;
+    if (ha != hb) return ha < hb ? -1 : 1;
+    c = m ? memcmp(ka, kb, m) : 0;
+    if (c) return c;
+    return (la > lb) - (la < lb);
+}
+
+typedef struct hash_index {
+    uint64_t hash;
+    uint32_t i;
+} hash_index;
+
+static int hash_index_cmp(const void *a, const void *b)
+{
+    const hash_index *x = a, *y = b;
+    if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+gmr_err gmr__kvt_sorted(const gmr__kvt *t, uint32_t **orderp)
+{
+    gmr_err err = GMR_OK;
+    hash_index *hi = malloc((t->n + 1) * sizeof *hi);
+    uint32_t *order = malloc((t->n + 1) * sizeof *order);
+    *orderp = NULL;
+    GMR_CHECK(hi && order, GMR_ERR_NOMEM, "cannot sort %llu keys", (unsigned long long)t->n);
+    for (uint64_t i = 0; i < t->n; i++) {
+        hi[i].hash = gmr__kvt_entry(t, i)->hash;
+        hi[i].i = (uint32_t)i;
+    }
+    qsort(hi, t->n, sizeof *hi, hash_index_cmp);
+    for (uint64_t i = 0; i < t->n; i++) order[i] = hi[i].i;
+    /* keys with equal 64-bit hashes (rare) are put in key order by an insertion sort */
+    for (uint64_t a = 0; a < t->n;) {
+        uint64_t b = a + 1;
+        while (b < t->n && hi[b].hash == hi[a].hash) b++;
+        for (uint64_t j = a + 1; j < b; j++) {
+            uint32_t x = order[j];
+            uint64_t k = j;
+            while (k > a && gmr__kv_cmp(hi[a].hash, gmr__kvt_key(t, order[k - 1]), gmr__kvt_entry(t, order[k - 1])->klen,
+                                        hi[a].hash, gmr__kvt_key(t, x), gmr__kvt_entry(t, x)->klen) > 0) {
+                order[k] = order[k - 1];
+                k--;
+            }
+            order[k] = x;
+        }
+        a = b;
+    }
+    *orderp = order;
+    order = NULL;
+out:
+    free(order);
+    free(hi);
+    return err;
+}

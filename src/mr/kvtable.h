@@ -81,6 +81,14 @@ static inline char *gmr__kvt_value(const gmr__kvt *t, uint64_t i)
     return t->ent + i * t->stride + sizeof(gmr__kv_entry);
 }
 
+/* Empty the table and give its memory back (as after create). */
+gmr_err gmr__kvt_clear(gmr__kvt *t);
+/* The order of sorted runs: by hash, then key bytes, then key length. */
+int gmr__kv_cmp(uint64_t ha, const void *ka, uint32_t la, uint64_t hb, const void *kb, uint32_t lb);
+/* Entry indices of t in that order (*order malloc'd, t->n of them). Costs a sort of 16 bytes
+ * per key. */
+gmr_err gmr__kvt_sorted(const gmr__kvt *t, uint32_t **order);
+
 /* List mode: walk a key's values. *cursor starts at 0. Returns 0 at the end. */
 int gmr__kvt_next_value(const gmr__kvt *t, uint64_t i, uint64_t *cursor, const void **val, uint32_t *vlen);
 

@@ -80,7 +80,12 @@ out:
 
 gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_t *len)
 {
-    cursor all = {t, NULL, 0, t->n, 0};
+    return gmr__kvt_serialize_order(t, NULL, buf, cap, len);
+}
+
+gmr_err gmr__kvt_serialize_order(const gmr__kvt *t, const uint32_t *order, char **buf, uint64_t *cap, uint64_t *len)
+{
+    cursor all = {t, order, 0, t->n, 0};
     *len = 0;
     return pack(&all, UINT64_MAX, buf, cap, len);
 }

@@ -30,6 +30,9 @@ gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level l
  * (key, value) of t into *buf (grown as needed; *len set), and insert such bytes into a table
  * (combining in combine mode). Not collective. */
 gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_t *len);
+/* The same with the entries in the given order (gmr__kvt_sorted), or table order when NULL;
+ * in list mode a key's values stay together. */
+gmr_err gmr__kvt_serialize_order(const gmr__kvt *t, const uint32_t *order, char **buf, uint64_t *cap, uint64_t *len);
 gmr_err gmr__kvt_ingest(gmr__kvt *dst, const char *buf, uint64_t len);
 /* The same into the map's partition: each key into parts[gmr__dest(hash, GMR_LEVEL_PROVINCE, nparts)]. */
 gmr_err gmr__kvt_ingest_parts(gmr__kvt *const *parts, int nparts, const char *buf, uint64_t len);

@@ -8,7 +8,13 @@
  * requests between the read windows of its own splits (gmr__sched_poll, about every 1 MiB of
  * input): no rank idles, and a faster rank or province simply asks more often. When splits
  * run out, or any rank reports a failure in its request, HQ answers "none" and waits until
- * every worker has heard it, so no message is left in flight. */
+ * every worker has heard it, so no message is left in flight.
+ *
+ * Waves: the job maps in waves so that it can checkpoint (and, under --mem-budget, spill)
+ * between them, which needs every rank at the same point. A wave ends when its splits run
+ * out, when a rank asks for it in its request (full tables, or a signal), or when HQ's clock
+ * says a checkpoint is due. A worker that asks to stop does not start the split it holds; that
+ * split stays undone and goes to the next wave, so stopping costs at most the split in hand. */
 #define _XOPEN_SOURCE 700
 #include "sched.h"
 
@@ -28,9 +34,12 @@
 
 struct gmr__sched {
     const gmr__topo *topo;
-    uint64_t nsplits, next;
-    int ndone;   /* workers told "none" */
-    int abort;   /* a rank failed: hand out nothing more */
+    const gmr__wave *w;
+    uint64_t next;  /* next index into w->todo */
+    double t0;      /* start of the wave, HQ's clock */
+    int ndone;      /* workers told "none" */
+    int abort;      /* a rank failed: hand out nothing more */
+    int stop;       /* the wave ends: hand out nothing more */
 };
 
 gmr_err gmr__agree(MPI_Comm comm, gmr_err local)
@@ -130,7 +139,7 @@ uint64_t gmr__plan_auto_split(uint64_t total_bytes, int ranks)
 }
 
 gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, uint64_t split_size,
-                         gmr__plan **pp)
+                         uint64_t auto_cap, gmr__plan **pp)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     gmr__plan *p = calloc(1, sizeof *p);
@@ -147,7 +156,10 @@ gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, 
     }
     if (topo->rank == GMR_HQ) {
         for (int f = 0; f < nfiles && !local; f++) local = check_file(p, f);
-        if (!split_size) split_size = gmr__plan_auto_split(p->total_bytes, topo->size);
+        if (!split_size) {
+            split_size = gmr__plan_auto_split(p->total_bytes, topo->size);
+            if (auto_cap && split_size > auto_cap) split_size = auto_cap;
+        }
         for (int f = 0; f < nfiles && !local; f++) local = cut_file(p, f, split_size);
     }
     GMR_CALL(gmr__agree(topo->world, local));
@@ -175,6 +187,16 @@ out:
     return err;
 }
 
+/* A request carries [status, stop]: the worker's error code (0 if none) and whether it asks for
+ * the wave to end. A reply is a split number, or -1: nothing more in this wave. */
+static void end_wave_if_due(gmr__sched *s)
+{
+    const gmr__wave *w = s->w;
+    if (s->next == 0) return; /* every wave hands out at least one split */
+    if (w->wave_seconds > 0 && MPI_Wtime() - s->t0 >= w->wave_seconds) s->stop = 1;
+    if (w->wave_splits && s->next >= w->wave_splits) s->stop = 1;
+}
+
 /* HQ: answer every request that has arrived. */
 static gmr_err serve(gmr__sched *s, int block)
 {
@@ -182,7 +204,7 @@ static gmr_err serve(gmr__sched *s, int block)
     MPI_Comm comm = s->topo->world;
     for (;;) {
         int flag = 0;
-        int64_t status = 0, reply;
+        int64_t req[2] = {0, 0}, reply;
         MPI_Status st;
         if (block) {
             GMR_CALL_MPI(MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, comm, &st));
@@ -191,9 +213,11 @@ static gmr_err serve(gmr__sched *s, int block)
             GMR_CALL_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, comm, &flag, &st));
         }
         if (!flag) break;
-        GMR_CALL_MPI(MPI_Recv(&status, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_REQUEST, comm, MPI_STATUS_IGNORE));
-        if (status) s->abort = 1;
-        reply = (!s->abort && s->next < s->nsplits) ? (int64_t)s->next++ : -1;
+        GMR_CALL_MPI(MPI_Recv(req, 2, MPI_INT64_T, st.MPI_SOURCE, TAG_REQUEST, comm, MPI_STATUS_IGNORE));
+        if (req[0]) s->abort = 1;
+        if (req[1]) s->stop = 1;
+        end_wave_if_due(s);
+        reply = (!s->abort && !s->stop && s->next < s->w->ntodo) ? (int64_t)s->w->todo[s->next++] : -1;
         if (reply < 0) s->ndone++;
         GMR_CALL_MPI(MPI_Send(&reply, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_REPLY, comm));
         block = 0;
@@ -208,13 +232,16 @@ gmr_err gmr__sched_poll(gmr__sched *s)
     return serve(s, 0);
 }
 
-static gmr_err run_hq(gmr__sched *s, gmr__split_fn fn, void *ctx, gmr_err *local)
+static gmr_err run_hq(gmr__sched *s, gmr_err *local)
 {
     gmr_err err = GMR_OK;
+    const gmr__wave *w = s->w;
     while (!s->abort && !*local) {
         GMR_CALL(serve(s, 0));
-        if (s->abort || s->next >= s->nsplits) break;
-        *local = fn(ctx, s->next++);
+        if (w->stop && w->stop(w->ctx)) s->stop = 1;
+        end_wave_if_due(s);
+        if (s->abort || s->stop || s->next >= w->ntodo) break;
+        *local = w->fn(w->ctx, w->todo[s->next++]);
     }
     if (*local) s->abort = 1;
     while (s->ndone < s->topo->size - 1) GMR_CALL(serve(s, 1));
@@ -222,48 +249,53 @@ out:
     return err;
 }
 
-static gmr_err run_worker(gmr__sched *s, gmr__split_fn fn, void *ctx, gmr_err *local)
+static gmr_err run_worker(gmr__sched *s, gmr_err *local)
 {
     gmr_err err = GMR_OK;
+    const gmr__wave *w = s->w;
     MPI_Comm comm = s->topo->world;
-    int64_t status = 0, split = -1;
-    MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-    int64_t sent_status = 0, next = -1;
+    int64_t req[2] = {0, 0}, sent[2] = {0, 0}, split = -1, next = -1;
+    MPI_Request rq[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
 
-    GMR_CALL_MPI(MPI_Sendrecv(&status, 1, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ,
-                              TAG_REPLY, comm, MPI_STATUS_IGNORE));
+    req[1] = w->stop && w->stop(w->ctx);
+    GMR_CALL_MPI(MPI_Sendrecv(req, 2, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ, TAG_REPLY,
+                              comm, MPI_STATUS_IGNORE));
     while (split >= 0) {
-        /* ask for the next split now, so the answer is here when this one is done */
-        sent_status = *local;
-        GMR_CALL_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, GMR_HQ, TAG_REPLY, comm, &req[0]));
-        GMR_CALL_MPI(MPI_Isend(&sent_status, 1, MPI_INT64_T, GMR_HQ, TAG_REQUEST, comm, &req[1]));
-        if (!*local) *local = fn(ctx, (uint64_t)split);
-        GMR_CALL_MPI(MPI_Waitall(2, req, MPI_STATUSES_IGNORE));
-        split = next;
-        if (*local && split >= 0) {
-            /* tell HQ at once, then drain: HQ now answers "none" */
-            status = *local;
-            GMR_CALL_MPI(MPI_Sendrecv(&status, 1, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T,
-                                      GMR_HQ, TAG_REPLY, comm, MPI_STATUS_IGNORE));
+        int stop = w->stop && w->stop(w->ctx);
+        if (*local || stop) {
+            /* tell HQ at once and drain: HQ now answers "none"; the split held stays undone */
+            req[0] = *local;
+            req[1] = stop;
+            GMR_CALL_MPI(MPI_Sendrecv(req, 2, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ,
+                                      TAG_REPLY, comm, MPI_STATUS_IGNORE));
+            continue;
         }
+        /* ask for the next split now, so the answer is here when this one is done */
+        sent[0] = 0;
+        sent[1] = 0;
+        GMR_CALL_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, GMR_HQ, TAG_REPLY, comm, &rq[0]));
+        GMR_CALL_MPI(MPI_Isend(sent, 2, MPI_INT64_T, GMR_HQ, TAG_REQUEST, comm, &rq[1]));
+        *local = w->fn(w->ctx, (uint64_t)split);
+        GMR_CALL_MPI(MPI_Waitall(2, rq, MPI_STATUSES_IGNORE));
+        split = next;
     }
 out:
     return err;
 }
 
-gmr_err gmr__sched_run(const gmr__topo *topo, uint64_t nsplits, gmr__split_fn fn, void *ctx,
-                       gmr__sched **handle)
+gmr_err gmr__sched_run(const gmr__topo *topo, const gmr__wave *w, gmr__sched **handle)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     gmr__sched s;
     memset(&s, 0, sizeof s);
     s.topo = topo;
-    s.nsplits = nsplits;
+    s.w = w;
+    s.t0 = MPI_Wtime();
     *handle = &s;
     if (topo->rank == GMR_HQ)
-        err = run_hq(&s, fn, ctx, &local);
+        err = run_hq(&s, &local);
     else
-        err = run_worker(&s, fn, ctx, &local);
+        err = run_worker(&s, &local);
     *handle = NULL;
     if (!err) err = local;
     return err;

@@ -27,23 +27,42 @@ typedef struct gmr__plan {
 uint64_t gmr__plan_auto_split(uint64_t total_bytes, int ranks);
 
 /* Collective on topo->world. HQ checks every input (exists, regular, readable), cuts
- * record-aligned splits of about split_size bytes (0: gmr__plan_auto_split) and broadcasts
+ * record-aligned splits of about split_size bytes (0: gmr__plan_auto_split, at most auto_cap
+ * when that is nonzero) and broadcasts
  * the plan. A bad input fails
  * on every rank before any work: GMR_ERR_IO, with the file and reason in HQ's message. */
 gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, uint64_t split_size,
-                         gmr__plan **plan);
+                         uint64_t auto_cap, gmr__plan **plan);
 void gmr__plan_destroy(gmr__plan **plan);
 
 /* Processes one split; may call gmr__sched_poll() often (HQ answers requests there). */
 typedef gmr_err (*gmr__split_fn)(void *ctx, uint64_t split);
+/* Asked between splits: nonzero when this rank wants the wave to end now (its tables are full,
+ * or it was interrupted). Not collective. */
+typedef int (*gmr__stop_fn)(void *ctx);
 
 typedef struct gmr__sched gmr__sched;
 
-/* Collective on topo->world. Runs fn on every split exactly once across the ranks: workers
- * ask HQ for a split as soon as they start the previous one (so the answer is ready when they
- * finish), HQ answers between windows of its own splits. A failure on any rank stops the hand
+/* One wave of the map: hands out the splits todo[0..ntodo) on demand until they run out, or
+ * until a rank asks to stop (stop_fn) or HQ's wave clock passes `wave_seconds` (> 0). */
+typedef struct gmr__wave {
+    const uint64_t *todo;
+    uint64_t ntodo;
+    gmr__split_fn fn;
+    gmr__stop_fn stop;     /* may be NULL */
+    void *ctx;
+    double wave_seconds;   /* 0: no time limit */
+    uint64_t wave_splits;  /* > 0: end the wave after handing out this many splits (test hook) */
+} gmr__wave;
+
+/* Collective on topo->world. Runs w->fn on splits of w->todo, each at most once across the
+ * ranks: workers ask HQ for a split as soon as they start the previous one (so the answer is
+ * ready when they finish), HQ maps too and answers between windows of its own splits. A rank
+ * whose stop_fn fires does not start the split it already holds (it stays undone) and tells
+ * HQ, which then ends the wave for everyone; HQ ends it too when its clock runs out. Which
+ * splits were done is the caller's to record (in fn). A failure on any rank stops the hand
  * out; every rank still returns, and the phase status is agreed by the caller. */
-gmr_err gmr__sched_run(const gmr__topo *topo, uint64_t nsplits, gmr__split_fn fn, void *ctx, gmr__sched **handle_for_poll);
+gmr_err gmr__sched_run(const gmr__topo *topo, const gmr__wave *w, gmr__sched **handle_for_poll);
 /* Not collective: HQ serves pending requests; a no-op elsewhere. */
 gmr_err gmr__sched_poll(gmr__sched *s);
 

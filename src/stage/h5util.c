@@ -10,6 +10,7 @@ gmr_err gmr__h5_attr_put_str(hid_t obj, const char *name, const char *value)
     GMR_H5_ID(type, H5Tcopy(H5T_C_S1));
     GMR_CALL_H5(H5Tset_size(type, strlen(value) + 1));
     GMR_H5_ID(space, H5Screate(H5S_SCALAR));
+    if (H5Aexists(obj, name) > 0) GMR_CALL_H5(H5Adelete(obj, name)); /* replaced, never appended */
     GMR_H5_ID(attr, H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
     GMR_CALL_H5(H5Awrite(attr, type, value));
 out:
@@ -29,6 +30,7 @@ gmr_err gmr__h5_attr_put(hid_t obj, const char *name, hid_t type, size_t n, cons
     } else {
         GMR_H5_ID(space, H5Screate_simple(1, &dims, NULL));
     }
+    if (H5Aexists(obj, name) > 0) GMR_CALL_H5(H5Adelete(obj, name));
     GMR_H5_ID(attr, H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
     GMR_CALL_H5(H5Awrite(attr, type, value));
 out:
