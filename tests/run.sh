@@ -253,6 +253,20 @@ expect "stage: aggregate resume" 0 "" mpi 2 "$G" aggregate --split-size 16 --key
 if grep -q resumed "$T/out" && grep -q "6 rejected" "$T/out" && grep -q "q1.csv:7: expected 3 fields" "$T/out" \
     && cmp -s "$T/got.txt" "$T/want.txt"; then ok; else bad "stage: aggregate resume"; cat "$T/out"; fi
 
+# reduce-side options: --top keeps the first N rows in the job's order; a --resume with another
+# N reuses the staged map output (the map is skipped)
+"$HASHCOUNT" "$D/zipf.txt" > "$T/ref.txt"
+for np in 1 2 3 4; do
+    expect "top np=$np" 0 "" mpi "$np" "$G" wordcount --top 25 --stage "$S" --input "$D/zipf.txt" --output "$T/top.h5"
+    if "$G" dump "$T/top.h5" > "$T/got.txt" && head -n 25 "$T/ref.txt" | cmp -s - "$T/got.txt"; then ok; else bad "top np=$np: not the first 25 rows of the reference"; fi
+    expect "top np=$np: resume with another N" 0 "" mpi "$np" "$G" wordcount --top 3 --resume --stage "$S" --input "$D/zipf.txt" --output "$T/top.h5"
+    if grep -q "map skipped" "$T/out" && "$G" dump "$T/top.h5" > "$T/got.txt" && head -n 3 "$T/ref.txt" | cmp -s - "$T/got.txt"; then ok; else bad "top np=$np: resume with another N"; cat "$T/out"; fi
+done
+"$REFAGG" customer_id kwh "$D/meter.csv" | head -n 40 > "$T/ref.txt"
+expect "top: aggregate" 0 "" mpi 3 "$G" aggregate --top 40 --key customer_id --value kwh --input "$D/meter.csv" --output "$T/topa.h5"
+if same_as_ref "$T/topa.h5" && h5dump -a /rows "$T/topa.h5" | grep -q "(0): 40"; then ok; else bad "top: aggregate"; fi
+expect "top: not a number" 2 "not a positive number of rows" mpi 1 "$G" wordcount --top 0 --input "$D/tiny.txt" --output "$T/e.h5"
+
 # ---- 6b. --mem-budget: spilled sorted runs give the in-memory result ---------------------------
 # 256K per rank is far below the tables of these inputs, so the map checkpoints often and the
 # shuffle spills and merges; the output must not change, and no spill file may stay behind

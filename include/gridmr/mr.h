@@ -139,6 +139,9 @@ typedef struct gmr_options {
                                Past a quarter of it, the map checkpoints and the shuffle spills
                                sorted runs to the stage; the reduce merges them. The output is
                                the same with or without a budget. */
+    uint64_t top;           /* --top: keep only the first N rows in the job's order (0: all).
+                               A reduce-side option: not part of the stage fingerprint, so a
+                               --resume with another N reuses the staged map output */
     double checkpoint;      /* --checkpoint: seconds of map between checkpoints to the stage
                                (0: GMR_DEFAULT_CHECKPOINT; < 0: only at the end of the map) */
 } gmr_options;
@@ -166,6 +169,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path);
 typedef struct gmr_summary {
     int ranks, provinces;
     uint64_t splits, input_bytes, records, rejected, keys, shuffle_bytes;
+    uint64_t rows;          /* rows in the result: keys, or fewer with --top */
     double t_plan, t_map, t_shuffle, t_stage, t_reduce, t_write, t_total; /* max over ranks, seconds */
     char first_reject[512]; /* "file:line: reason" of the first rejected record (by file, line) */
     char stage[4096];       /* the stage file */

@@ -38,6 +38,8 @@ static void usage(FILE *f)
             "  --max-key SIZE       longest key; longer ones are rejected (default 4096)\n"
             "  --max-record SIZE    longest record (line); longer ones are rejected (default 64M)\n"
             "  --strict             stop at the first rejected record (exit 65)\n"
+            "  --top N              keep only the first N rows in the job's order (reduce side: a\n"
+            "                       --resume with another N reuses the staged map)\n"
             "  --stage DIR          directory of the stage file (default: beside the output, OUT.stage)\n"
             "  --resume             reuse what a matching stage holds instead of recomputing it\n"
             "  --checkpoint SEC     seconds of map between checkpoints to the stage (default 120;\n"
@@ -82,7 +84,9 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     printf("  input      %.1f MB, %llu records, %llu rejected\n", mb, (unsigned long long)s->records,
            (unsigned long long)s->rejected);
     if (s->rejected) printf("  first bad  %s\n", s->first_reject);
-    printf("  keys       %llu\n", (unsigned long long)s->keys);
+    printf("  keys       %llu", (unsigned long long)s->keys);
+    if (s->rows != s->keys) printf(" (the result keeps the top %llu)", (unsigned long long)s->rows);
+    printf("\n");
     printf("  time (s)   plan %.3f  map %.3f  shuffle %.3f  stage %.3f  reduce %.3f  write %.3f  total %.3f\n",
            s->t_plan, s->t_map, s->t_shuffle, s->t_stage, s->t_reduce, s->t_write, s->t_total);
     printf("  throughput %.1f MB/s; shuffled %.1f MB at %.1f Mbit/s\n", mb / t, (double)s->shuffle_bytes / 1e6,

@@ -57,7 +57,8 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         /* ... and so do the options that change how, not what: memory, checkpoints, rounds */
         int unrecorded = strcmp(a, "--input") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--stage") == 0 ||
                          strcmp(a, "--resume") == 0 || strcmp(a, "--quiet") == 0 || strcmp(a, "--mem-budget") == 0 ||
-                         strcmp(a, "--checkpoint") == 0 || strcmp(a, "--shuffle-buffer") == 0;
+                         strcmp(a, "--checkpoint") == 0 || strcmp(a, "--shuffle-buffer") == 0 ||
+                         strcmp(a, "--top") == 0;
         if (strncmp(a, "--", 2) == 0 && !unrecorded)
             snprintf(o->text + tl, sizeof o->text - tl, "%s%s%s%s", tl ? " " : "", a,
                      (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? " " : "",
@@ -87,6 +88,14 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
             if (*end || end == argv[i] || !(c >= 0) || c > 1e9)
                 return fail(o, "--checkpoint: '%s' is not a number of seconds (0: only at the end of the map)", argv[i]);
             o->job.checkpoint = c > 0 ? c : -1;
+            continue;
+        }
+        if (strcmp(a, "--top") == 0) {
+            char *end;
+            unsigned long long n = strtoull(argv[++i], &end, 10);
+            if (*end || argv[i][0] < '0' || argv[i][0] > '9' || n == 0)
+                return fail(o, "--top: '%s' is not a positive number of rows", argv[i]);
+            o->job.top = n;
             continue;
         }
         if (strcmp(a, "--split-size") == 0) size = &o->job.split_size;

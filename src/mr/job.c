@@ -693,6 +693,127 @@ out:
     return err;
 }
 
+/* ---- --top ------------------------------------------------------------------------------- */
+
+/* A row's place in the job's order, comparable without the table: the first column made
+ * unsigned-descending (FIRST_DESC), then the key bytes. */
+typedef struct row_rank {
+    uint64_t first;
+    const char *key;
+    uint64_t klen, row;
+} row_rank;
+
+static int row_rank_cmp(const void *a, const void *b)
+{
+    const row_rank *x = a, *y = b;
+    uint64_t m = x->klen < y->klen ? x->klen : y->klen;
+    int c;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    c = m ? memcmp(x->key, y->key, (size_t)m) : 0;
+    if (c) return c;
+    return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Ascending in this value = descending in the column (doubles by their IEEE order). */
+static uint64_t desc_key(uint64_t slot, gmr_type type)
+{
+    if (type == GMR_TYPE_F64) slot = (slot >> 63) ? ~slot : slot | (UINT64_C(1) << 63);
+    return ~slot;
+}
+
+static gmr_err ranks_sorted(const gmr_job job, const gmr_output *o, row_rank **rp)
+{
+    gmr_err err = GMR_OK;
+    row_rank *r = malloc((o->n + 1) * sizeof *r);
+    GMR_CHECK(r, GMR_ERR_NOMEM, "cannot sort %llu rows", (unsigned long long)o->n);
+    for (uint64_t i = 0; i < o->n; i++) {
+        r[i].first = job->ops->order == GMR_ORDER_FIRST_DESC ? desc_key(o->slots[i * o->ncolumns], job->ops->columns[0].type) : 0;
+        r[i].key = o->keys + o->koff[i];
+        r[i].klen = o->koff[i + 1] - o->koff[i];
+        r[i].row = i;
+    }
+    qsort(r, o->n, sizeof *r, row_rank_cmp);
+    *rp = r;
+out:
+    return err;
+}
+
+/* Collective on topo->world: keeps the first `top` rows of all ranks' output in the job's
+ * order, at HQ. Each rank sends at most `top` rows, so HQ holds at most ranks x top of them,
+ * whatever the number of keys. */
+static gmr_err keep_top(gmr_job job, const gmr__topo *topo, gmr_output *out, uint64_t top)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    row_rank *r = NULL;
+    gmr__buf mine = {0};
+    gmr_output kept;
+    char *all = NULL;
+    int *counts = NULL, *displs = NULL, len = 0;
+    uint64_t n, total = 0, row = (uint64_t)out->ncolumns * 8 + 4;
+
+    memset(&kept, 0, sizeof kept);
+    kept.ncolumns = out->ncolumns;
+    local = ranks_sorted(job, out, &r);
+    n = out->n < top ? out->n : top;
+    for (uint64_t i = 0; !local && i < n; i++) {
+        uint32_t kl = (uint32_t)r[i].klen;
+        local = gmr__buf_reserve(&mine, mine.len + row + kl);
+        if (local) break;
+        memcpy(mine.data + mine.len, &kl, 4);
+        memcpy(mine.data + mine.len + 4, r[i].key, kl);
+        memcpy(mine.data + mine.len + 4 + kl, out->slots + r[i].row * out->ncolumns, out->ncolumns * 8);
+        mine.len += row + kl;
+    }
+    if (!local && mine.len > INT32_MAX) local = GMR_ERROR(GMR_ERR_ARG, "--top %llu: too many bytes to gather", (unsigned long long)top);
+    counts = calloc((size_t)topo->size, sizeof *counts);
+    displs = calloc((size_t)topo->size, sizeof *displs);
+    if (!local && (!counts || !displs)) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    GMR_CALL(gmr__agree(topo->world, local));
+    len = (int)mine.len;
+    GMR_CALL_MPI(MPI_Gather(&len, 1, MPI_INT, counts, 1, MPI_INT, GMR_HQ, topo->world));
+    for (int q = 0; q < topo->size; q++) {
+        displs[q] = (int)total;
+        total += (uint64_t)counts[q];
+    }
+    if (topo->rank == GMR_HQ && total > INT32_MAX) local = GMR_ERROR(GMR_ERR_ARG, "--top %llu: too many bytes to gather", (unsigned long long)top);
+    if (topo->rank == GMR_HQ && !local && !(all = malloc(total + 1))) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    GMR_CALL(gmr__agree(topo->world, local));
+    GMR_CALL_MPI(MPI_Gatherv(mine.data, len, MPI_BYTE, all, counts, displs, MPI_BYTE, GMR_HQ, topo->world));
+    if (topo->rank == GMR_HQ) {
+        for (uint64_t at = 0; !local && at < total;) {
+            uint32_t kl;
+            memcpy(&kl, all + at, 4);
+            local = gmr_output_row(&kept, all + at + 4, kl, all + at + 4 + kl);
+            at += row + kl;
+        }
+        free(r);
+        r = NULL;
+        if (!local) local = ranks_sorted(job, &kept, &r);
+        if (!local) {
+            /* the first `top` of the gathered rows, in order */
+            gmr_output best;
+            memset(&best, 0, sizeof best);
+            best.ncolumns = kept.ncolumns;
+            for (uint64_t i = 0; !local && i < kept.n && i < top; i++)
+                local = gmr_output_row(&best, r[i].key, r[i].klen, kept.slots + r[i].row * kept.ncolumns);
+            gmr__output_free(&kept);
+            kept = best;
+        }
+    }
+    GMR_CALL(gmr__agree(topo->world, local));
+    gmr__output_free(out);
+    *out = kept;
+    memset(&kept, 0, sizeof kept);
+out:
+    gmr__output_free(&kept);
+    free(all);
+    free(displs);
+    free(counts);
+    gmr__buf_free(&mine);
+    free(r);
+    return err;
+}
+
 /* ---- the run ----------------------------------------------------------------------------- */
 
 static double now(void) { return MPI_Wtime(); }
@@ -1298,6 +1419,11 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     /* summary (identical on all ranks), then the collective write */
     GMR_CALL_MPI(MPI_Allreduce(counts, totals, 4, MPI_UINT64_T, MPI_SUM, topo->world));
     GMR_CALL_MPI(MPI_Allreduce(&out.n, &keys, 1, MPI_UINT64_T, MPI_SUM, topo->world));
+    sum->rows = keys;
+    if (job->opt.top && job->opt.top < keys) {
+        GMR_CALL(keep_top(job, topo, &out, job->opt.top));
+        sum->rows = job->opt.top;
+    }
     sum->ranks = topo->size;
     sum->provinces = topo->provinces;
     sum->splits = plan->nsplits;
@@ -1318,6 +1444,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     rmeta.options = job->opt.options_text ? job->opt.options_text : "";
     rmeta.ops = job->ops;
     rmeta.summary = sum;
+    rmeta.top = job->opt.top;
     GMR_CALL(gmr__result_write(topo->world, output_path, &out, &rmeta));
     sum->t_write = now() - t1;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_write, 1, MPI_DOUBLE, MPI_MAX, topo->world));

@@ -21,6 +21,7 @@ typedef struct gmr__result_meta {
     const char *job, *options;
     const gmr_job_ops *ops;
     const gmr_summary *summary;
+    uint64_t top;             /* --top, 0: all rows */
 } gmr__result_meta;
 
 /* Collective on comm: write every rank's rows into one HDF5 file (parallel HDF5, collective

@@ -46,7 +46,7 @@ static gmr_err write_attrs(hid_t file, const gmr__result_meta *m)
     char cols[1024] = "";
     struct { const char *name; uint64_t v; } u[] = {
         {"input_bytes", s->input_bytes}, {"records", s->records}, {"rejected", s->rejected},
-        {"keys", s->keys}, {"splits", s->splits}, {"shuffle_bytes", s->shuffle_bytes},
+        {"keys", s->keys}, {"rows", s->rows}, {"top", m->top}, {"splits", s->splits}, {"shuffle_bytes", s->shuffle_bytes},
         {"ranks", (uint64_t)s->ranks}, {"provinces", (uint64_t)s->provinces}};
     struct { const char *name; double v; } d[] = {
         {"time_plan", s->t_plan}, {"time_map", s->t_map}, {"time_shuffle", s->t_shuffle}, {"time_stage", s->t_stage},
