@@ -24,7 +24,7 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/apps/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/gen/*.c src/apps/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -56,7 +56,7 @@ check: deps
 	@$(MAKE) --no-print-directory all tests
 	@sh tests/run.sh $(BUILD)
 
-tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate
+tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify
 
 bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox
@@ -94,6 +94,11 @@ $(BUILD)/obj/tests/%.o: CPPFLAGS += $(shell pkg-config --cflags check 2>/dev/nul
 $(BUILD)/tests/ref_aggregate: tests/ref_aggregate.c
 	@mkdir -p $(dir $@)
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lm
+
+# the independent checker of generated power data sets: plain gcc and libxxhash, no gridmr code
+$(BUILD)/tests/gen_verify: tests/gen_verify.c
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lxxhash
 
 $(BUILD)/bench/hashcount: bench/hashcount.c
 	@mkdir -p $(dir $@)

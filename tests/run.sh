@@ -1,12 +1,20 @@
 #!/bin/sh
 # tests/run.sh BUILD: every test of `make check`.
 #
-# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage) at 1..4 ranks.
+# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen)
+#    at 1..4 ranks.
 # 2. MPI integration: each built-in job on generated and hand-made inputs, at 1, 2, 3 and 4
 #    ranks and several province counts, compared byte for byte with independent serial
 #    references (bench/hashcount for wordcount, tests/ref_aggregate for aggregate, and coreutils
 #    for a small case), then the error paths: missing/unreadable input, bad rows and their
 #    file:line report, --strict, empty input, over-long keys and records, bad options.
+#    The stage: resume after SIGKILL at several points (map start, after a checkpoint, shuffle)
+#    and SIGTERM (exit 75, checkpoint), damaged and truncated stages, fingerprint mismatches,
+#    --top reusing the staged map, and --mem-budget forcing spills, all against the references.
+# 3. The power-marketing data set (gridmr gen --kind power): the same bytes on 1..4 ranks and
+#    alone, checked by the independent tests/gen_verify (field counts, JSON, blobs, model, and
+#    injected defects exactly as corrupt.csv lists them), the byte split, the defect count for
+#    a rate, and the error paths.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -32,7 +40,7 @@ for t in "$BUILD"/tests/check_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     case "$name" in
-    check_engine | check_stage)
+    check_engine | check_stage | check_gen)
         for np in 1 2 3 4; do
             if CK_FORK=no mpi "$np" "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name on $np ranks"; cat "$T/unit.log"; fi
             tail -n 1 "$T/unit.log" | sed "s/^/$name np=$np: /"
@@ -294,7 +302,64 @@ if ! grep -q "resumed" "$T/out" && same_as_ref "$T/mbr.h5"; then ok; else bad "s
 expect "mem-budget: too small" 2 "at least 64K" mpi 1 "$G" wordcount --mem-budget 1K --input "$D/tiny.txt" --output "$T/e.h5"
 expect "checkpoint: not a number" 2 "not a number of seconds" mpi 1 "$G" wordcount --checkpoint soon --input "$D/tiny.txt" --output "$T/e.h5"
 
-# ---- 7. examples: built and run, output checked against the serial reference -------------
+# ---- 7. power-marketing data set (gridmr gen --kind power) --------------------------------
+VERIFY="$BUILD/tests/gen_verify"
+P="$T/power"
+sums() { (cd "$1" && sha256sum -- * | sha256sum | cut -c1-64); }
+for np in 1 2 3 4; do
+    rm -rf "${P}$np"
+    if mpi "$np" "$G" gen --out "${P}$np" --size 2M --provinces 4 --seed 11 --quiet > "$T/log" 2>&1; then ok; else bad "power gen np=$np"; cat "$T/log"; fi
+done
+want=$(sums "${P}1")
+for np in 2 3 4; do
+    if [ "$(sums "${P}$np")" = "$want" ]; then ok; else bad "power gen: np=$np differs from np=1"; (cd "${P}1" && sha256sum -- *) > "$T/a"; (cd "${P}$np" && sha256sum -- *) | diff "$T/a" - | head -5; fi
+done
+rm -rf "${P}0"  # alone, without mpirun (a singleton), and with one customer a block: same bytes
+"$G" gen --kind power --out "${P}0" --size 2M --provinces 4 --seed 11 --block 1 --quiet > "$T/log" 2>&1 || { bad "power gen singleton"; cat "$T/log"; }
+if [ "$(sums "${P}0")" = "$want" ]; then ok; else bad "power gen: singleton with --block 1 differs"; fi
+# the bytes themselves, pinned: a different machine, compiler or platform must give these. A
+# deliberate change of the model or a format updates this sum (and says so in docs/data.md).
+rm -rf "${P}g"
+"$G" gen --out "${P}g" --size 1M --provinces 3 --seed 1 --corrupt-rate 0.01 --quiet > "$T/log" 2>&1
+if [ "$(sums "${P}g")" = a1abbe1b85619d20911d617364fbe38340ce9637a9f6e2d2ed982928d97631cc ]; then ok; else bad "power gen: the pinned data set changed (sha256 of the files: $(sums "${P}g"))"; fi
+if "$VERIFY" "${P}1" > "$T/log" 2>&1 && grep -q "0 defects found and listed, model consistent" "$T/log"; then ok; else bad "gen_verify on the clean data set"; cat "$T/log"; fi
+# field counts without gen_verify: the unquoted files by awk, the JSON lines by shape
+for spec in labels.csv:2 readings.csv:3 bills.csv:8 weather.csv:3 manifest.csv:9 corrupt.csv:4; do
+    f=${spec%%:*} n=${spec##*:}
+    if awk -F, -v n="$n" 'NF != n { bad = 1 } END { exit bad }' "${P}1/$f"; then ok; else bad "power gen: $f has a line without $n fields"; fi
+done
+if [ "$(grep -cv '^{"event_id":".*}$' "${P}1/events.jsonl")" -eq 0 ] && [ "$(wc -l < "${P}1/corrupt.csv")" -eq 1 ]; then ok; else bad "power gen: events.jsonl shape or corrupt.csv not empty"; fi
+# the byte split: structured (customers, readings, bills, weather) : events : blobs = 100 : 50 : 80, within 10%
+ratio=$(cd "${P}1" && { stat -c %s customers.csv readings.csv bills.csv weather.csv | awk '{ s += $1 } END { print s }';
+    stat -c %s events.jsonl; cat blobs-*.bin | wc -c; } | tr '\n' ' ')
+if echo "$ratio" | awk '{ j = 100 * $2 / $1; u = 100 * $3 / $1; exit !(j > 45 && j < 55 && u > 72 && u < 88) }'; then ok; else bad "power gen: byte split structured:semi:unstructured = $ratio, not about 100:50:80"; fi
+# defects at a rate: exactly what gen_verify finds, as many as the rate says (4 sigma), any rank count
+records=$(cd "${P}1" && { cat customers.csv readings.csv bills.csv weather.csv | grep -vc '^customer_id,\|^province,';
+    wc -l < events.jsonl; tail -n +2 manifest.csv | wc -l; } | awk '{ s += $1 } END { print s }')
+for np in 1 3; do
+    rm -rf "$P-bad$np"
+    mpi "$np" "$G" gen --out "$P-bad$np" --size 2M --provinces 4 --seed 11 --corrupt-rate 0.02 --quiet > "$T/log" 2>&1 || { bad "power gen --corrupt-rate np=$np"; cat "$T/log"; }
+done
+if [ "$(sums "$P-bad1")" = "$(sums "$P-bad3")" ]; then ok; else bad "power gen --corrupt-rate: np=3 differs from np=1"; fi
+if "$VERIFY" "$P-bad1" > "$T/log" 2>&1; then ok; else bad "gen_verify: injected defects differ from corrupt.csv"; cat "$T/log"; fi
+defects=$(($(wc -l < "$P-bad1/corrupt.csv") - 1))
+if awk -v d="$defects" -v n="$records" 'BEGIN { e = 0.02 * n; s = sqrt(n * 0.02 * 0.98); exit !(d > e - 4 * s && d < e + 4 * s) }'; then ok; else bad "power gen: $defects defects for rate 0.02 of $records records"; fi
+# a rerun into the same directory replaces the data set, blob packs of the larger run included
+mpi 2 "$G" gen --out "$P-re" --size 3M --pack-size 1M --quiet > /dev/null 2>&1
+mpi 2 "$G" gen --out "$P-re" --size 1M --pack-size 1M --quiet > /dev/null 2>&1
+if [ -f "$P-re/blobs-000.bin" ] && [ ! -e "$P-re/blobs-001.bin" ] && "$VERIFY" "$P-re" > /dev/null 2>&1; then ok; else bad "power gen: rerun left stale files"; ls "$P-re"; fi
+# error paths: one clear line, non-zero exit, nothing left behind
+expect "power gen: bad --size" 2 "invalid value '12Q' for --size" "$G" gen --out "$P-e" --size 12Q
+expect "power gen: unknown option" 2 "unknown option '--frobnicate'" mpi 2 "$G" gen --out "$P-e" --size 1M --frobnicate 1
+if [ "$(grep -c '^gridmr gen:' "$T/err")" -eq 1 ]; then ok; else bad "power gen: usage error printed more than once"; cat "$T/err"; fi
+expect "power gen: missing --out" 2 "--out DIR and --size SIZE are required" "$G" gen --size 1M
+expect "power gen: directory cannot be created" 1 "cannot create directory $D/tiny.txt/sub: Not a directory" mpi 3 "$G" gen --out "$D/tiny.txt/sub" --size 1M
+if [ "$(grep -c '^gridmr gen:' "$T/err")" -eq 1 ]; then ok; else bad "power gen: I/O error printed more than once"; cat "$T/err"; fi
+expect "power gen: bad --corrupt-rate" 2 "invalid value '1.5' for --corrupt-rate" "$G" gen --out "$P-e" --size 1M --corrupt-rate 1.5
+if [ ! -e "$P-e" ]; then ok; else bad "power gen: a failed run left $P-e"; fi
+rm -rf "$P"* 
+
+# ---- 8. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's
 if [ -x "$BUILD/examples/peak" ]; then
     "$REFAGG" customer_id kwh "$D/meter2.csv" 2>/dev/null | awk -F '\t' '{ printf "%s\t%s\t%s\n", $1, $2, $5 }' > "$T/ref.txt"

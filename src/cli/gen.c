@@ -607,7 +607,8 @@ out:
 static void usage(FILE *fp, int full)
 {
   fputs("usage: gridmr gen --kind text|meter --size SIZE --out FILE [--seed S] [--vocab N]\n"
-        "                  [--zipf S] [--customers N]\n",
+        "                  [--zipf S] [--customers N]\n"
+        "       gridmr gen [--kind power] --out DIR --size SIZE [--provinces P] [--seed S] ...\n",
         fp);
   if (!full) {
     fputs("try 'gridmr gen --help' for more information\n", fp);
@@ -626,6 +627,7 @@ static void usage(FILE *fp, int full)
           "  --customers N    meter: number of customers, 1..%u (default %u)\n",
           GEN_DEFAULT_SEED, GEN_MAX_VOCAB, GEN_DEFAULT_VOCAB, GEN_MAX_ZIPF, GEN_DEFAULT_ZIPF,
           GEN_MAX_CUSTOMERS, GEN_DEFAULT_CUSTOMERS);
+  gmr__cli_gen_power_usage(fp);
 }
 
 /* Plain decimal, no sign, no spaces; 0 on success. */

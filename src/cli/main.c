@@ -1,7 +1,8 @@
 /* main.c: the `gridmr` command. Parses options, runs a built-in job on MPI_COMM_WORLD and
- * prints the summary on rank 0; `dump` and `gen` run without MPI. This is the only place that
- * decides exit statuses: 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR),
- * 75 stopped by SIGTERM or SIGINT (EX_TEMPFAIL: rerun with --resume; Slurm scripts requeue). */
+ * prints the summary on rank 0; `dump` and `gen --kind text|meter` run without MPI, `gen` of
+ * the power data set on MPI_COMM_WORLD. This is the only place that decides exit statuses:
+ * 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR), 75 stopped by SIGTERM or
+ * SIGINT (EX_TEMPFAIL: rerun with --resume; Slurm scripts requeue). */
 #define _XOPEN_SOURCE 700
 #include <mpi.h>
 #include <signal.h>
@@ -30,6 +31,8 @@ static void usage(FILE *f)
             "                                                group-by count/sum/min/max over CSV\n"
             "  dump OUT.h5 [--top N]                         print a result as text\n"
             "  gen --kind text|meter --size SIZE --seed S --out FILE   make test data\n"
+            "  gen --out DIR --size SIZE --provinces P --seed S        power-marketing data set\n"
+            "                                                (runs under mpirun; gen --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
@@ -176,7 +179,17 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "dump") == 0) return gmr__cli_dump(argc - 1, argv + 1);
-    if (strcmp(argv[1], "gen") == 0) return gmr_cli_gen(argc - 1, argv + 1);
+    if (strcmp(argv[1], "gen") == 0) {
+        if (!gmr_cli_gen_is_power(argc - 1, argv + 1)) return gmr_cli_gen(argc - 1, argv + 1);
+        /* the power data set is made by every rank of the job (alone: a singleton) */
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            fprintf(stderr, "gridmr: MPI_Init failed\n");
+            return 1;
+        }
+        status = gmr_cli_gen_power(MPI_COMM_WORLD, argc - 1, argv + 1);
+        MPI_Finalize();
+        return status;
+    }
     if (strcmp(argv[1], "wordcount") != 0 && strcmp(argv[1], "aggregate") != 0) {
         fprintf(stderr, "gridmr: unknown command '%s'\n", argv[1]);
         usage(stderr);
