@@ -72,6 +72,7 @@ static const gmr_column peak_columns[] = {{"readings", GMR_TYPE_U64}, {"peak_kwh
 
 static const gmr_job_ops peak_ops = {
     GMR_JOB_OPS_VERSION, "peak", "csv", 0, peak_map, NULL, peak_reduce, 2, peak_columns, GMR_ORDER_KEY,
+    NULL, NULL, /* no per-thread map context: this job maps on one thread */
 };
 
 int main(int argc, char **argv)

@@ -193,6 +193,7 @@ static const gmr_column line_columns[] = {{"n", GMR_TYPE_U64}, {"bytes", GMR_TYP
 
 static const gmr_job_ops line_ops = {
     GMR_JOB_OPS_VERSION, "check_lines", "lines", 0, line_map, NULL, line_reduce, 3, line_columns, GMR_ORDER_KEY,
+    NULL, NULL,
 };
 
 /* Serial reference: per key (first byte 0..255, or 256 for the empty line) n, bytes, fnv sum.

@@ -131,8 +131,11 @@ printf 'v,id,name\n10,1,"a, b"\n,2,x\n' > "$D/q2.csv"
 "$REFAGG" name v "$D/q1.csv" "$D/q2.csv" > "$T/ref.txt" 2>/dev/null
 printf 'a, b\t3\t12\t0.5\t10\nc\t1\t-0.25\t-0.25\t-0.25\nsay "hi"\t2\t5\t2\t3\n' > "$T/want.txt"
 if cmp -s "$T/ref.txt" "$T/want.txt"; then ok; else bad "ref_aggregate on quoted CSV"; diff "$T/ref.txt" "$T/want.txt"; fi
-for np in 1 3; do
-    mpi "$np" "$G" aggregate --quiet --split-size 16 --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/q.h5" > "$T/log" 2>&1
+for run in "1" "3" "1 --threads 3" "2 --threads 2"; do
+    np=${run%% *}
+    th=""; [ "$run" = "$np" ] || th=${run#* }
+    # shellcheck disable=SC2086
+    mpi "$np" "$G" aggregate --quiet --split-size 16 $th --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/q.h5" > "$T/log" 2>&1
     st=$?
     "$G" dump "$T/q.h5" > "$T/got.txt" 2>/dev/null
     if [ $st -eq 0 ] && cmp -s "$T/got.txt" "$T/want.txt"; then ok; else bad "quoted CSV np=$np (exit $st)"; cat "$T/log"; diff "$T/got.txt" "$T/want.txt"; fi
@@ -274,6 +277,21 @@ done
 expect "top: aggregate" 0 "" mpi 3 "$G" aggregate --top 40 --key customer_id --value kwh --input "$D/meter.csv" --output "$T/topa.h5"
 if same_as_ref "$T/topa.h5" && h5dump -a /rows "$T/topa.h5" | grep -q "(0): 40"; then ok; else bad "top: aggregate"; fi
 expect "top: not a number" 2 "not a positive number of rows" mpi 1 "$G" wordcount --top 0 --input "$D/tiny.txt" --output "$T/e.h5"
+
+# ---- 6a. --threads: mapping threads give the same bytes (with waves, spills and rejects too) --
+"$HASHCOUNT" "$D/zipf.txt" "$D/skew.txt" "$D/hugekey.txt" > "$T/ref.txt"
+for run in "1 2" "1 3" "2 2" "3 2" "4 3"; do
+    set -- $run
+    expect "threads np=$1 threads=$2" 0 "" mpi "$1" "$G" wordcount --threads "$2" --split-size 64K --input "$D/zipf.txt" "$D/skew.txt" "$D/hugekey.txt" --output "$T/th.h5"
+    if same_as_ref "$T/th.h5"; then ok; else bad "threads np=$1 threads=$2: output differs"; fi
+    expect "threads np=$1 threads=$2 mem-budget" 0 "" mpi "$1" "$G" wordcount --threads "$2" --mem-budget 256K --input "$D/zipf.txt" "$D/skew.txt" "$D/hugekey.txt" --output "$T/th.h5"
+    if grep -q spilled "$T/out" && same_as_ref "$T/th.h5"; then ok; else bad "threads np=$1 threads=$2 mem-budget: output differs"; cat "$T/out"; fi
+done
+"$REFAGG" customer_id,province kwh,voltage "$D/meter.csv" > "$T/ref.txt"
+expect "threads: aggregate" 0 "" mpi 2 "$G" aggregate --threads 3 --split-size 64K --key customer_id,province --value kwh,voltage --input "$D/meter.csv" --output "$T/tha.h5"
+if same_as_ref "$T/tha.h5"; then ok; else bad "threads: aggregate output differs"; fi
+expect "threads: strict stops with 65" 65 "q1.csv:7: expected 3 fields" mpi 2 "$G" aggregate --threads 2 --strict --split-size 16 --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/e.h5"
+expect "threads: bad count" 2 "not a number from 1 to 256" mpi 1 "$G" wordcount --threads 0 --input "$D/tiny.txt" --output "$T/e.h5"
 
 # ---- 6b. --mem-budget: spilled sorted runs give the in-memory result ---------------------------
 # 256K per rank is far below the tables of these inputs, so the map checkpoints often and the

@@ -100,6 +100,12 @@ typedef struct gmr_job_ops {
     size_t ncolumns;
     const gmr_column *columns;
     gmr_order order;
+    /* Optional, for --threads > 1 (fields added in version 1; leave them NULL otherwise): a
+     * private map context for each mapping thread. map is then called concurrently from
+     * several threads, each with its own context (combine and reduce keep ctx and must only
+     * read it). A job without them maps on one thread whatever --threads says. */
+    gmr_err (*map_ctx_create)(void *ctx, void **thread_ctx);
+    void (*map_ctx_destroy)(void *thread_ctx);
 } gmr_job_ops;
 
 gmr_err gmr_emit(gmr_emitter *em, const void *key, size_t klen, const void *val, size_t vlen);
@@ -139,6 +145,9 @@ typedef struct gmr_options {
                                Past a quarter of it, the map checkpoints and the shuffle spills
                                sorted runs to the stage; the reduce merges them. The output is
                                the same with or without a budget. */
+    int threads;            /* --threads: mapping threads per rank (0 or 1: the rank's own
+                               thread). Needs MPI_THREAD_FUNNELED and a job with
+                               map_ctx_create; see docs/architecture.md for when it pays */
     uint64_t top;           /* --top: keep only the first N rows in the job's order (0: all).
                                A reduce-side option: not part of the stage fingerprint, so a
                                --resume with another N reuses the staged map output */

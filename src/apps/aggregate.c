@@ -32,6 +32,7 @@ struct gmr_aggregate {
     size_t nheader;
     char *keybuf, *valbuf;
     size_t keycap;
+    int is_thread_copy;                /* a mapping thread's copy: shares names, owns the buffers */
 };
 
 static int split_names(const char *list, char **names, int max, int *n)
@@ -180,6 +181,39 @@ static char *column_name(const char *base, const char *suffix)
     return s;
 }
 
+/* --threads: each mapping thread gets a copy with its own header cache and buffers. */
+static void agg_map_ctx_destroy(void *thread_ctx)
+{
+    gmr_aggregate *a = thread_ctx;
+    if (!a) return;
+    free(a->keybuf);
+    free(a->valbuf);
+    free(a);
+}
+
+static gmr_err agg_map_ctx_create(void *ctx, void **thread_ctx)
+{
+    gmr_err err = GMR_OK;
+    gmr_aggregate *a = malloc(sizeof *a);
+    *thread_ctx = NULL;
+    GMR_CHECK(a, GMR_ERR_NOMEM, "out of memory");
+    memcpy(a, ctx, sizeof *a);
+    a->is_thread_copy = 1;
+    a->cached_file = -1;
+    a->keybuf = NULL;
+    a->keycap = 0;
+    a->valbuf = malloc(a->ops.value_size);
+    *thread_ctx = a;
+    GMR_CHECK(a->valbuf, GMR_ERR_NOMEM, "out of memory");
+    a = NULL;
+out:
+    if (a) {
+        agg_map_ctx_destroy(a);
+        *thread_ctx = NULL;
+    }
+    return err;
+}
+
 gmr_err gmr_aggregate_create(const char *keys, const char *values, gmr_aggregate **aggp, const gmr_job_ops **ops)
 {
     gmr_err err = GMR_OK;
@@ -215,6 +249,8 @@ gmr_err gmr_aggregate_create(const char *keys, const char *values, gmr_aggregate
     a->ops.ncolumns = (size_t)nc;
     a->ops.columns = a->columns;
     a->ops.order = GMR_ORDER_KEY;
+    a->ops.map_ctx_create = agg_map_ctx_create;
+    a->ops.map_ctx_destroy = agg_map_ctx_destroy;
     a->valbuf = malloc(a->ops.value_size);
     GMR_CHECK(a->valbuf, GMR_ERR_NOMEM, "out of memory");
     *ops = &a->ops;
@@ -230,6 +266,11 @@ void gmr_aggregate_destroy(gmr_aggregate **ap)
     gmr_aggregate *a;
     if (!ap || !*ap) return;
     a = *ap;
+    if (a->is_thread_copy) {
+        agg_map_ctx_destroy(a);
+        *ap = NULL;
+        return;
+    }
     for (int i = 0; i < 2 * AGG_MAX_COLUMNS; i++) free(a->names[i]);
     for (int i = 0; i < 1 + 3 * AGG_MAX_COLUMNS; i++) free(a->colnames[i]);
     free(a->keybuf);

@@ -52,7 +52,16 @@ static gmr_err wc_reduce(void *ctx, const void *key, size_t klen, gmr_values *va
 
 static const gmr_column wc_columns[] = {{"count", GMR_TYPE_U64}};
 
+/* The map keeps no state: every thread can share the (empty) context. */
+static gmr_err wc_map_ctx_create(void *ctx, void **thread_ctx)
+{
+    *thread_ctx = ctx;
+    return GMR_OK;
+}
+
+static void wc_map_ctx_destroy(void *thread_ctx) { (void)thread_ctx; }
+
 const gmr_job_ops gmr_wordcount_ops = {
     GMR_JOB_OPS_VERSION, "wordcount", "lines", sizeof(uint64_t), wc_map, wc_combine, wc_reduce,
-    1, wc_columns, GMR_ORDER_FIRST_DESC,
+    1, wc_columns, GMR_ORDER_FIRST_DESC, wc_map_ctx_create, wc_map_ctx_destroy,
 };

@@ -58,7 +58,7 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         int unrecorded = strcmp(a, "--input") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--stage") == 0 ||
                          strcmp(a, "--resume") == 0 || strcmp(a, "--quiet") == 0 || strcmp(a, "--mem-budget") == 0 ||
                          strcmp(a, "--checkpoint") == 0 || strcmp(a, "--shuffle-buffer") == 0 ||
-                         strcmp(a, "--top") == 0;
+                         strcmp(a, "--top") == 0 || strcmp(a, "--threads") == 0;
         if (strncmp(a, "--", 2) == 0 && !unrecorded)
             snprintf(o->text + tl, sizeof o->text - tl, "%s%s%s%s", tl ? " " : "", a,
                      (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? " " : "",
@@ -88,6 +88,13 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
             if (*end || end == argv[i] || !(c >= 0) || c > 1e9)
                 return fail(o, "--checkpoint: '%s' is not a number of seconds (0: only at the end of the map)", argv[i]);
             o->job.checkpoint = c > 0 ? c : -1;
+            continue;
+        }
+        if (strcmp(a, "--threads") == 0) {
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end || t < 1 || t > 256) return fail(o, "--threads: '%s' is not a number from 1 to 256", argv[i]);
+            o->job.threads = (int)t;
             continue;
         }
         if (strcmp(a, "--top") == 0) {

@@ -18,11 +18,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -35,7 +37,9 @@
 #include "spill.h"
 #include "../stage/stage.h"
 
-#define MAP_WINDOW (1u << 20) /* read window: also how often HQ answers split requests */
+#define MAP_WINDOW (1u << 20)
+
+static double now(void) { return MPI_Wtime(); } /* read window: also how often HQ answers split requests */
 
 struct gmr_job_s {
     MPI_Comm comm;
@@ -55,6 +59,7 @@ typedef struct header {
 } header;
 
 typedef struct map_state map_state;
+typedef struct lane_pool lane_pool;
 
 /* Map output waits here in small batches (combine mode only): hashing a batch and prefetching
  * its table slots and entries before inserting overlaps the cache misses of a large table,
@@ -80,6 +85,7 @@ struct gmr_emitter {
 
 struct map_state {
     gmr_job job;
+    void *map_ctx;             /* what map gets: the job's ctx, or a thread's own */
     gmr__topo *topo;
     gmr__plan *plan;
     gmr__sched *sched;
@@ -169,6 +175,7 @@ gmr_err gmr_job_set_options(gmr_job job, const gmr_options *opt)
               "--max-record must be between 64 and 1G");
     GMR_CHECK(o.provinces >= 0, GMR_ERR_ARG, "--provinces must be positive");
     GMR_CHECK(o.mem_budget == 0 || o.mem_budget >= (64u << 10), GMR_ERR_ARG, "--mem-budget must be at least 64K");
+    GMR_CHECK(o.threads >= 0 && o.threads <= 256, GMR_ERR_ARG, "--threads must be between 1 and 256");
     job->opt = o;
 out:
     return err;
@@ -333,7 +340,7 @@ static gmr_err map_line(void *vms, const char *line, size_t len, int overlong)
         if (ms->reader->parse(&ms->rst, line, len, &ms->rec, &why)) {
             GMR_CALL(gmr_reject(em, "%s", why));
         } else {
-            GMR_CALL(ms->job->ops->map(ms->job->ctx, &ms->rec, em));
+            GMR_CALL(ms->job->ops->map(ms->map_ctx, &ms->rec, em));
         }
     }
     em->rec++;
@@ -411,6 +418,32 @@ out:
     return err;
 }
 
+/* Not collective: a mapper's state. split_records is shared by all of a rank's mappers (each
+ * split is mapped once, so they write different elements). */
+static gmr_err map_state_init(map_state *ms, gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__kvt **parts,
+                              uint64_t *split_records)
+{
+    gmr_err err = GMR_OK;
+    memset(ms, 0, sizeof *ms);
+    ms->job = job;
+    ms->map_ctx = job->ctx;
+    ms->topo = topo;
+    ms->plan = plan;
+    ms->reader = gmr__reader_find(job->ops->reader);
+    ms->em.ms = ms;
+    ms->parts = parts;
+    ms->nparts = topo->psize;
+    ms->limit = job->opt.mem_budget / 4;
+    ms->split_records = split_records;
+    ms->fds = malloc(((size_t)plan->nfiles + 1) * sizeof *ms->fds);
+    ms->headers = calloc((size_t)plan->nfiles + 1, sizeof *ms->headers);
+    GMR_CHECK(ms->fds && ms->headers, GMR_ERR_NOMEM, "cannot allocate map state");
+    for (int f = 0; f < plan->nfiles; f++) ms->fds[f] = -1;
+    if (job->ops->combine) GMR_CALL(gmr__buf_reserve(&ms->batch.vals, EMIT_BATCH * job->ops->value_size));
+out:
+    return err;
+}
+
 static void map_state_free(map_state *ms)
 {
     if (ms->fds)
@@ -426,7 +459,6 @@ static void map_state_free(map_state *ms)
     gmr__reader_state_free(&ms->rst);
     gmr__buf_free(&ms->buf);
     gmr__buf_free(&ms->rejects);
-    free(ms->split_records);
     gmr__buf_free(&ms->batch.keys);
     gmr__buf_free(&ms->batch.vals);
     gmr__buf_free(&ms->wave_splits);
@@ -816,8 +848,6 @@ out:
 
 /* ---- the run ----------------------------------------------------------------------------- */
 
-static double now(void) { return MPI_Wtime(); }
-
 #define MAP_GROUP "map"
 #define LEDGER_HEADER 4 /* u64: splits, records, rejected, reject bytes */
 
@@ -1003,6 +1033,225 @@ out:
     return err;
 }
 
+/* ---- --threads: mapping lanes ------------------------------------------------------------ */
+
+/* With --threads T, T worker threads (lanes) map and the rank's own thread only dispatches:
+ * it gets splits from HQ exactly as without threads (MPI stays on that one thread,
+ * MPI_THREAD_FUNNELED) and hands each to the next free lane, sleeping on a condition variable
+ * in between; HQ's thread wakes every millisecond to answer requests. Each lane maps into its
+ * own tables with its own map context, so lanes share nothing while mapping; at the end of a
+ * wave the rank's thread merges the lanes' tables, ledgers and rejects into its own (one pass
+ * over the lanes' distinct keys), and the wave goes on as without threads. */
+#define POOL_TICK_NS 1000000L /* how often HQ's dispatching thread wakes to serve requests */
+
+typedef struct lane {
+    map_state ms;
+    gmr__kvt **parts;
+    uint64_t bytes;       /* its tables' bytes after its last split (under the pool's mutex) */
+    pthread_t tid;
+    int started;
+    struct lane_pool *pool;
+} lane;
+
+struct lane_pool {
+    map_state *main;      /* the rank's map state: gets the lanes' output at each wave's end */
+    lane *lanes;
+    int n;
+    gmr__sched *sched;    /* for HQ's polling while it waits */
+    pthread_mutex_t mu;
+    pthread_cond_t work, room;
+    int inited;
+    uint64_t queued;      /* the split waiting for a lane, valid when has_queued */
+    int has_queued, busy, quit;
+    gmr_err err;          /* the first lane failure, and its message */
+    char msg[600];
+};
+
+static void *lane_main(void *vl)
+{
+    lane *l = vl;
+    struct lane_pool *p = l->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        uint64_t split;
+        gmr_err e = GMR_OK;
+        while (!p->quit && !p->has_queued) pthread_cond_wait(&p->work, &p->mu);
+        if (!p->has_queued) break;
+        split = p->queued;
+        p->has_queued = 0;
+        p->busy++;
+        pthread_cond_broadcast(&p->room);
+        pthread_mutex_unlock(&p->mu);
+        if (!p->err) e = map_split(&l->ms, split);
+        if (!e && l->ms.batch.n) e = flush_batch(&l->ms);
+        pthread_mutex_lock(&p->mu);
+        if (e && !p->err) {
+            p->err = e;
+            snprintf(p->msg, sizeof p->msg, "%.*s", (int)strcspn(gmr_err_message(), "\n"), gmr_err_message());
+        }
+        l->bytes = tables_bytes(&l->ms);
+        p->busy--;
+        pthread_cond_broadcast(&p->room);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void pool_stop(struct lane_pool *p)
+{
+    if (!p->inited) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n; i++) {
+        lane *l = &p->lanes[i];
+        if (l->started) pthread_join(l->tid, NULL);
+        if (l->ms.map_ctx && l->ms.job && l->ms.map_ctx != l->ms.job->ctx) l->ms.job->ops->map_ctx_destroy(l->ms.map_ctx);
+        if (l->ms.plan) map_state_free(&l->ms);
+        for (int d = 0; l->parts && d < p->main->nparts; d++) gmr__kvt_destroy(&l->parts[d]);
+        free(l->parts);
+    }
+    free(p->lanes);
+    pthread_cond_destroy(&p->room);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+    memset(p, 0, sizeof *p);
+}
+
+/* Not collective. Starts n lanes mapping for main. */
+static gmr_err pool_start(struct lane_pool *p, map_state *main, int n)
+{
+    gmr_err err = GMR_OK;
+    gmr_job job = main->job;
+    int level = MPI_THREAD_SINGLE;
+    GMR_CALL_MPI(MPI_Query_thread(&level));
+    GMR_CHECK(level >= MPI_THREAD_FUNNELED, GMR_ERR_ARG,
+              "--threads needs MPI initialised with MPI_Init_thread(MPI_THREAD_FUNNELED) or more");
+    memset(p, 0, sizeof *p);
+    p->main = main;
+    p->n = n;
+    GMR_CHECK(pthread_mutex_init(&p->mu, NULL) == 0 && pthread_cond_init(&p->work, NULL) == 0 &&
+                  pthread_cond_init(&p->room, NULL) == 0,
+              GMR_ERR_NOMEM, "cannot set up the mapping threads");
+    p->inited = 1;
+    p->lanes = calloc((size_t)n, sizeof *p->lanes);
+    GMR_CHECK(p->lanes, GMR_ERR_NOMEM, "cannot allocate %d mapping threads", n);
+    for (int i = 0; i < n; i++) {
+        lane *l = &p->lanes[i];
+        l->pool = p;
+        l->parts = calloc((size_t)main->nparts, sizeof *l->parts);
+        GMR_CHECK(l->parts, GMR_ERR_NOMEM, "cannot allocate a thread's tables");
+        for (int d = 0; d < main->nparts; d++)
+            GMR_CALL(gmr__kvt_create(job->ops->value_size, job->ops->combine, job->ctx, &l->parts[d]));
+        GMR_CALL(map_state_init(&l->ms, job, main->topo, main->plan, l->parts, main->split_records));
+        l->ms.limit = 0;
+        l->ms.map_ctx = NULL;
+        GMR_CALL(job->ops->map_ctx_create(job->ctx, &l->ms.map_ctx));
+    }
+    for (int i = 0; i < n; i++) {
+        GMR_CHECK(pthread_create(&p->lanes[i].tid, NULL, lane_main, &p->lanes[i]) == 0, GMR_ERR_NOMEM,
+                  "cannot start mapping thread %d", i);
+        p->lanes[i].started = 1;
+    }
+out:
+    return err;
+}
+
+/* The sched's split function on the dispatching thread: hand the split to the next free lane
+ * (waiting for one; HQ serves requests meanwhile). */
+static gmr_err pool_dispatch(void *vp, uint64_t split)
+{
+    gmr_err err = GMR_OK;
+    struct lane_pool *p = vp;
+    pthread_mutex_lock(&p->mu);
+    while (!p->err && (p->has_queued || p->busy >= p->n)) {
+        struct timespec ts;
+        pthread_mutex_unlock(&p->mu);
+        err = gmr__sched_poll(p->sched);
+        pthread_mutex_lock(&p->mu);
+        if (err) break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += POOL_TICK_NS;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        if (p->has_queued || p->busy >= p->n) pthread_cond_timedwait(&p->room, &p->mu, &ts);
+    }
+    if (!err && p->err) err = GMR_ERROR(p->err, "%s", p->msg);
+    if (!err) {
+        p->queued = split;
+        p->has_queued = 1;
+        pthread_cond_signal(&p->work);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return err;
+}
+
+static int pool_should_stop(void *vp)
+{
+    struct lane_pool *p = vp;
+    uint64_t b = tables_bytes(p->main);
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n; i++) b += p->lanes[i].bytes;
+    pthread_mutex_unlock(&p->mu);
+    return interrupt_requested || (p->main->limit && b > p->main->limit);
+}
+
+/* Not collective. At a wave's end: waits until every lane is idle, then moves the lanes'
+ * tables, ledgers, counts and rejects into the rank's map state. */
+static gmr_err pool_drain(struct lane_pool *p)
+{
+    gmr_err err = GMR_OK;
+    map_state *m = p->main;
+    double t0;
+    pthread_mutex_lock(&p->mu);
+    while (p->has_queued || p->busy) {
+        struct timespec ts;
+        pthread_mutex_unlock(&p->mu);
+        gmr__sched_poll(p->sched); /* nothing is left to hand out; harmless */
+        pthread_mutex_lock(&p->mu);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += POOL_TICK_NS;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        if (p->has_queued || p->busy) pthread_cond_timedwait(&p->room, &p->mu, &ts);
+    }
+    if (p->err) err = GMR_ERROR(p->err, "%s", p->msg);
+    pthread_mutex_unlock(&p->mu);
+    GMR_CALL(err);
+    t0 = now();
+    for (int i = 0; i < p->n; i++) {
+        map_state *l = &p->lanes[i].ms;
+        for (int d = 0; d < m->nparts; d++) {
+            if (m->parts[d]->n == 0 && i == 0) {
+                /* the first lane's table becomes the rank's: no copy */
+                gmr__kvt *t = m->parts[d];
+                m->parts[d] = l->parts[d];
+                l->parts[d] = t;
+                p->lanes[i].parts[d] = t;
+            } else {
+                GMR_CALL(gmr__kvt_merge(m->parts[d], l->parts[d]));
+                GMR_CALL(gmr__kvt_clear(l->parts[d]));
+            }
+        }
+        GMR_CALL(gmr__buf_reserve(&m->wave_splits, m->wave_splits.len + l->wave_splits.len + 1));
+        if (l->wave_splits.len) memcpy(m->wave_splits.data + m->wave_splits.len, l->wave_splits.data, l->wave_splits.len);
+        m->wave_splits.len += l->wave_splits.len;
+        GMR_CALL(gmr__buf_reserve(&m->rejects, m->rejects.len + l->rejects.len + 1));
+        if (l->rejects.len) memcpy(m->rejects.data + m->rejects.len, l->rejects.data, l->rejects.len);
+        m->rejects.len += l->rejects.len;
+        m->records += l->records;
+        m->rejected += l->rejected;
+        m->bytes += l->bytes;
+        m->wave_records += l->wave_records;
+        m->wave_rejected += l->wave_rejected;
+        l->wave_splits.len = l->rejects.len = 0;
+        l->records = l->rejected = l->bytes = l->wave_records = l->wave_rejected = 0;
+        p->lanes[i].bytes = 0;
+    }
+    gmr_log(GMR_LOG_DEBUG, "merged %d threads' tables in %.3f s", p->n, now() - t0);
+out:
+    return err;
+}
+
 /* Collective on topo->world: maps every split not already in the stage into parts (psize
  * tables, one per province rank), in waves. After each wave but the last the tables are
  * checkpointed as a map run and emptied; the last wave's tables stay in memory for the
@@ -1013,33 +1262,31 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
 {
     gmr_err err = GMR_OK, local = GMR_OK;
     map_state ms;
+    lane_pool pool;
     uint8_t *done = NULL, *mine = NULL;
-    uint64_t *todo = NULL, ntodo = 0;
-    int next_run = 0;
+    uint64_t *todo = NULL, ntodo = 0, *split_records = NULL;
+    int next_run = 0, threads = job->opt.threads;
     double t1 = now();
     char name[256];
     const char *hook = getenv("GRIDMR_TEST_WAVE");
     gmr__wave wave;
 
     memset(&ms, 0, sizeof ms);
-    ms.job = job;
-    ms.topo = topo;
-    ms.plan = plan;
-    ms.reader = gmr__reader_find(job->ops->reader);
-    ms.em.ms = &ms;
-    ms.parts = parts;
-    ms.nparts = topo->psize;
-    ms.limit = job->opt.mem_budget / 4;
-    ms.fds = malloc(((size_t)plan->nfiles + 1) * sizeof *ms.fds);
-    ms.headers = calloc((size_t)plan->nfiles + 1, sizeof *ms.headers);
-    ms.split_records = calloc(plan->nsplits + 1, sizeof *ms.split_records);
+    memset(&pool, 0, sizeof pool);
+    if (threads > 1 && !job->ops->map_ctx_create) {
+        if (topo->rank == GMR_HQ)
+            gmr_log(GMR_LOG_WARN, "job '%s' has no per-thread map context: mapping on one thread", job->ops->name);
+        threads = 1;
+    }
+
+    split_records = calloc(plan->nsplits + 1, sizeof *split_records);
+    local = split_records ? map_state_init(&ms, job, topo, plan, parts, split_records)
+                          : GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
     done = calloc(plan->nsplits + 1, 1);
     mine = calloc(plan->nsplits + 1, 1);
     todo = malloc((plan->nsplits + 1) * sizeof *todo);
-    if (!ms.fds || !ms.headers || !ms.split_records || !done || !mine || !todo)
-        local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
-    for (int f = 0; ms.fds && f < plan->nfiles; f++) ms.fds[f] = -1;
-    if (!local && job->ops->combine) local = gmr__buf_reserve(&ms.batch.vals, EMIT_BATCH * job->ops->value_size);
+    if (!local && (!done || !mine || !todo)) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate map state");
+    if (!local && threads > 1) local = pool_start(&pool, &ms, threads);
     GMR_CALL(gmr__agree(topo->world, local));
 
     GMR_CALL(resume_runs(job, &ms, st, done, mr, &next_run));
@@ -1057,9 +1304,9 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
     mr->all_reused = ntodo == 0 && plan->nsplits > 0;
 
     memset(&wave, 0, sizeof wave);
-    wave.fn = map_split;
-    wave.stop = map_should_stop;
-    wave.ctx = &ms;
+    wave.fn = threads > 1 ? pool_dispatch : map_split;
+    wave.stop = threads > 1 ? pool_should_stop : map_should_stop;
+    wave.ctx = threads > 1 ? (void *)&pool : (void *)&ms;
     wave.wave_seconds = job->opt.checkpoint == 0 ? GMR_DEFAULT_CHECKPOINT : job->opt.checkpoint;
     wave.wave_splits = hook ? strtoull(hook, NULL, 10) : 0;
     crash_point(topo, "map");
@@ -1069,7 +1316,11 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
         double t2;
         wave.todo = todo;
         wave.ntodo = ntodo;
-        local = gmr__sched_run(topo, &wave, &ms.sched);
+        local = gmr__sched_run(topo, &wave, threads > 1 ? &pool.sched : &ms.sched);
+        if (threads > 1) {
+            gmr_err drained = pool_drain(&pool);
+            if (!local) local = drained;
+        }
         if (!local && ms.batch.n) local = flush_batch(&ms);
         GMR_CALL(gmr__agree(topo->world, local));
         /* which splits are done now, on every rank */
@@ -1113,10 +1364,12 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
     mr->counts[0] = ms.records;
     mr->counts[1] = ms.rejected;
 out:
+    pool_stop(&pool);
     free(todo);
     free(mine);
     free(done);
-    map_state_free(&ms);
+    if (ms.plan) map_state_free(&ms);
+    free(split_records);
     return err;
 }
 

@@ -288,3 +288,23 @@ out:
     free(hi);
     return err;
 }
+
+gmr_err gmr__kvt_merge(gmr__kvt *dst, const gmr__kvt *src)
+{
+    gmr_err err = GMR_OK;
+    for (uint64_t i = 0; i < src->n; i++) {
+        const gmr__kv_entry *e = gmr__kvt_entry(src, i);
+        if (src->value_size) {
+            GMR_CALL(gmr__kvt_insert(dst, e->hash, gmr__kvt_key(src, i), e->klen, gmr__kvt_value(src, i),
+                                     (uint32_t)src->value_size));
+        } else {
+            uint64_t cursor = 0;
+            const void *val;
+            uint32_t vlen;
+            while (gmr__kvt_next_value(src, i, &cursor, &val, &vlen))
+                GMR_CALL(gmr__kvt_insert(dst, e->hash, gmr__kvt_key(src, i), e->klen, val, vlen));
+        }
+    }
+out:
+    return err;
+}

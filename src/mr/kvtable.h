@@ -81,6 +81,8 @@ static inline char *gmr__kvt_value(const gmr__kvt *t, uint64_t i)
     return t->ent + i * t->stride + sizeof(gmr__kv_entry);
 }
 
+/* Insert every key and value of src into dst (combining in combine mode). */
+gmr_err gmr__kvt_merge(gmr__kvt *dst, const gmr__kvt *src);
 /* Empty the table and give its memory back (as after create). */
 gmr_err gmr__kvt_clear(gmr__kvt *t);
 /* The order of sorted runs: by hash, then key bytes, then key length. */
