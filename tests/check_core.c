@@ -264,6 +264,29 @@ START_TEST(test_long_message_is_cut_not_overflowed)
 }
 END_TEST
 
+/* gmr__err_context: "put context in front of the recorded message, once" */
+START_TEST(test_context_is_prefixed_once_and_fits)
+{
+    size_t n = 5000;
+    char *big = malloc(n + 1);
+    ck_assert_ptr_nonnull(big);
+    GMR_ERROR(GMR_ERR_HDF5, "HDF5: H5Dwrite failed");
+    gmr__err_context("stage %s, writing %s", "/tmp/x.stage", "map/run_000001/records");
+    gmr__err_context("stage %s, writing %s", "/tmp/x.stage", "map/run_000001/records");
+    const char *want = "stage /tmp/x.stage, writing map/run_000001/records: HDF5: H5Dwrite failed\n";
+    ck_assert_msg(strncmp(gmr_err_message(), want, strlen(want)) == 0,
+                  "expected the context once before the message, got '%s'", gmr_err_message());
+    memset(big, 'y', n);
+    big[n] = '\0';
+    GMR_ERROR(GMR_ERR_ARG, "%s", big);
+    gmr__err_context("ctx");
+    ck_assert_msg(strncmp(gmr_err_message(), "ctx: yyy", 8) == 0 && strlen(gmr_err_message()) < 4096,
+                  "a full message must still get its context and stay under 4096 bytes");
+    free(big);
+    gmr_err_clear();
+}
+END_TEST
+
 /* ---- hash and destinations ------------------------------------------------------------- */
 
 START_TEST(test_hash_is_a_function_of_the_bytes)
@@ -395,6 +418,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_call_without_message_uses_the_code_text);
     tcase_add_test(tc, test_new_error_replaces_old_message_and_remote_flag);
     tcase_add_test(tc, test_long_message_is_cut_not_overflowed);
+    tcase_add_test(tc, test_context_is_prefixed_once_and_fits);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hash");

@@ -56,6 +56,12 @@ gmr_err gmr__err_set(gmr_err e, const char *file, int line, const char *func, co
 gmr_err gmr__err_trace(gmr_err e, const char *file, int line, const char *func);
 gmr_err gmr__err_mpi(int mpierr, const char *file, int line, const char *func, const char *call);
 gmr_err gmr__err_h5(const char *file, int line, const char *func, const char *call);
+/* Put "context: " in front of the recorded message (which file, which object), once. */
+void gmr__err_context(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 #define GMR_ERROR(e, ...) gmr__err_set((e), __FILE__, __LINE__, __func__, __VA_ARGS__)
 

@@ -109,3 +109,21 @@ gmr_err gmr__err_h5(const char *file, int line, const char *func, const char *ca
     H5Eclear2(H5E_DEFAULT);
     return gmr__err_set(GMR_ERR_HDF5, file, line, func, "HDF5: %s failed%s%s", call, stack[0] ? ": " : "", stack);
 }
+
+void gmr__err_context(const char *fmt, ...)
+{
+    char pre[512];
+    size_t n;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre - 2, fmt, ap);
+    va_end(ap);
+    strcat(pre, ": ");
+    n = strlen(pre);
+    if (strncmp(err_msg, pre, n) == 0) return; /* said already, by an inner call */
+    if (err_len + n >= ERR_MSG_CAP) err_len = ERR_MSG_CAP - 1 - n;
+    memmove(err_msg + n, err_msg, err_len + 1);
+    memcpy(err_msg, pre, n);
+    err_len += n;
+    err_msg[err_len] = '\0';
+}

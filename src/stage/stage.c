@@ -245,6 +245,7 @@ gmr_err gmr__stage_put(gmr__stage *st, const char *group, const char *name, cons
     }
     GMR_CALL_H5(H5Dwrite(dset, H5T_NATIVE_UINT64, mspace, space, dxpl, seg));
 out:
+    if (err && !gmr_err_is_remote()) gmr__err_context("stage %s, writing %s/%s", st->path, group, name);
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dcpl >= 0) H5Pclose(dcpl);
     if (dset >= 0) H5Dclose(dset);
@@ -343,6 +344,7 @@ gmr_err gmr__stage_stream_read(gmr__stage_stream *s, char *dst, uint64_t cap, ui
     GMR_CHECK(s->pos < s->len || XXH3_64bits_digest(s->xs) == s->sum, GMR_ERR_DATA,
               "stage %s: %s segment of rank %d fails its checksum", s->st->path, s->what, s->st->rank);
 out:
+    if (err && err != GMR_ERR_DATA) gmr__err_context("stage %s, reading %s", s->st->path, s->what);
     if (mspace >= 0) H5Sclose(mspace);
     return err;
 }
@@ -412,6 +414,7 @@ gmr_err gmr__stage_mark(gmr__stage *st, const char *group, const uint64_t meta[G
      * would catch it on load. */
     GMR_CALL(gmr__h5_attr_put_str(g, "complete", "yes"));
 out:
+    if (err && !gmr_err_is_remote()) gmr__err_context("stage %s, marking %s", st->path, group);
     if (g >= 0) H5Gclose(g);
     return err;
 }
