@@ -187,6 +187,7 @@ typedef struct gmr_summary {
     uint64_t bytes_reused;  /* their input bytes */
     uint64_t checkpoints;   /* map runs written to the stage by this run */
     uint64_t spill_bytes;   /* bytes of sorted runs spilled under --mem-budget (all ranks) */
+    uint64_t peak_rss;      /* largest peak resident memory of a rank, bytes (getrusage) */
     char stage_note[512];   /* why a stage was not reused, "" otherwise */
 } gmr_summary;
 gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s);

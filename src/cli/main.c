@@ -100,6 +100,7 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     if (s->splits_reused)
         printf("  resumed    %llu of %llu splits (%.1f MB) from the stage%s\n", (unsigned long long)s->splits_reused,
                (unsigned long long)s->splits, (double)s->bytes_reused / 1e6, s->resumed ? ": map skipped" : "");
+    printf("  memory     peak %.1f MiB resident on the largest rank\n", (double)s->peak_rss / 1048576.0);
     if (s->spill_bytes) printf("  spilled    %.1f MB of sorted runs (--mem-budget)\n", (double)s->spill_bytes / 1e6);
     if (s->rejected) printf("  rejects    %s.rejects\n", output);
 }

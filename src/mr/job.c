@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1703,6 +1704,11 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_write, 1, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_total = now() - t0;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_total, 1, MPI_DOUBLE, MPI_MAX, topo->world));
+    {
+        struct rusage ru;
+        uint64_t rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0; /* KiB on Linux */
+        GMR_CALL_MPI(MPI_Allreduce(&rss, &sum->peak_rss, 1, MPI_UINT64_T, MPI_MAX, topo->world));
+    }
 out:
     gmr__output_free(&out);
     gmr__kvt_destroy(&global);
