@@ -1078,12 +1078,13 @@ static void *lane_main(void *vl)
         gmr_err e = GMR_OK;
         while (!p->quit && !p->has_queued) pthread_cond_wait(&p->work, &p->mu);
         if (!p->has_queued) break;
+        int failed = p->err != GMR_OK; /* read under the lock */
         split = p->queued;
         p->has_queued = 0;
         p->busy++;
         pthread_cond_broadcast(&p->room);
         pthread_mutex_unlock(&p->mu);
-        if (!p->err) e = map_split(&l->ms, split);
+        if (!failed) e = map_split(&l->ms, split);
         if (!e && l->ms.batch.n) e = flush_batch(&l->ms);
         pthread_mutex_lock(&p->mu);
         if (e && !p->err) {
