@@ -11,7 +11,7 @@ CC       := mpicc
 SANITIZE ?=
 WERROR   ?= $(if $(CI),1,)
 
-PKGS     := hdf5-openmpi
+PKGS     := hdf5-openmpi jansson
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wpedantic -fPIC -MMD -MP
@@ -106,7 +106,7 @@ $(BUILD)/bench/hashcount: bench/hashcount.c
 
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lm\n' '$(PREFIX)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lm\n' '$(PREFIX)' > $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig

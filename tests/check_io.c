@@ -115,12 +115,13 @@ typedef struct collected {
     size_t bytes_len, bytes_cap;
     size_t n, cap;
     size_t *off, *len;
+    uint64_t *at;     /* the file offset the scanner gave */
     int *overlong;
     int polls;
     int fail_at;      /* return an error at this record (1-based), 0 = never */
 } collected;
 
-static gmr_err collect_line(void *ctx, const char *line, size_t len, int overlong)
+static gmr_err collect_line(void *ctx, const char *line, size_t len, uint64_t at, int overlong)
 {
     collected *c = ctx;
     if (c->fail_at && (int)c->n + 1 == c->fail_at) return GMR_ERROR(GMR_ERR_DATA, "stop at record %d", c->fail_at);
@@ -129,7 +130,8 @@ static gmr_err collect_line(void *ctx, const char *line, size_t len, int overlon
         c->off = realloc(c->off, c->cap * sizeof *c->off);
         c->len = realloc(c->len, c->cap * sizeof *c->len);
         c->overlong = realloc(c->overlong, c->cap * sizeof *c->overlong);
-        if (!c->off || !c->len || !c->overlong) return GMR_ERR_NOMEM;
+        c->at = realloc(c->at, c->cap * sizeof *c->at);
+        if (!c->off || !c->len || !c->overlong || !c->at) return GMR_ERR_NOMEM;
     }
     if (c->bytes_len + len > c->bytes_cap) {
         while (c->bytes_len + len > c->bytes_cap) c->bytes_cap = c->bytes_cap ? 2 * c->bytes_cap : 4096;
@@ -141,6 +143,7 @@ static gmr_err collect_line(void *ctx, const char *line, size_t len, int overlon
     c->off[c->n] = c->bytes_len;
     c->len[c->n] = len;
     c->overlong[c->n] = overlong;
+    c->at[c->n] = at;
     c->bytes_len += len;
     c->n++;
     return GMR_OK;
@@ -158,6 +161,7 @@ static void collected_free(collected *c)
     free(c->off);
     free(c->len);
     free(c->overlong);
+    free(c->at);
     memset(c, 0, sizeof *c);
 }
 
@@ -222,6 +226,8 @@ static void scan_and_compare(int fd, const char *path, const char *data, const l
     REQUIRE(total == L->n, "%s: expected %zu records in all, got %llu", what, L->n, (unsigned long long)total);
     REQUIRE(c.n == L->n, "%s: expected %zu records, callback saw %zu", what, L->n, c.n);
     for (size_t r = 0; r < L->n; r++) {
+        REQUIRE(c.at[r] == L->off[r], "%s: record %zu: expected file offset %zu, the scanner said %llu", what, r,
+                L->off[r], (unsigned long long)c.at[r]);
         if (L->len[r] > max_record) {
             REQUIRE(c.overlong[r] == 1 && c.len[r] == 0,
                     "%s: record %zu (%zu bytes > max_record %llu): expected an overlong report, got overlong=%d len=%zu",
