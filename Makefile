@@ -32,7 +32,7 @@ TEST_SRC := $(wildcard tests/check_*.c)
 
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-BENCHES  := $(BUILD)/bench/hashcount
+BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse
 
 LIBA     := $(BUILD)/lib/libgridmr.a
 LIBSO    := $(BUILD)/lib/libgridmr.so
@@ -56,7 +56,7 @@ check: deps
 	@$(MAKE) --no-print-directory all tests
 	@sh tests/run.sh $(BUILD)
 
-tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify
+tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify $(BUILD)/tests/ref_ingest
 
 bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox
@@ -100,9 +100,18 @@ $(BUILD)/tests/gen_verify: tests/gen_verify.c
 	@mkdir -p $(dir $@)
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lxxhash
 
+# the independent reference of gridmr events and blobs: plain gcc and libxxhash, no gridmr code
+$(BUILD)/tests/ref_ingest: tests/ref_ingest.c
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lxxhash -lm
+
 $(BUILD)/bench/hashcount: bench/hashcount.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lxxhash
+
+$(BUILD)/bench/jsonparse: bench/jsonparse.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(shell pkg-config --libs jansson 2>/dev/null)
 
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)
