@@ -5,7 +5,9 @@
  * the end of the file); scanning the splits of a file, cut the way headquarters cuts it, yields
  * exactly the file's lines, in order, once each, whatever the split size and read window;
  * records longer than max_record are reported once each and skipped without disturbing their
- * neighbours; CSV records split by RFC 4180.
+ * neighbours; CSV records split by RFC 4180; a JSON line becomes an object read by path, or a bad
+ * record with jansson's reason; a blob manifest row yields the blob's sniffed type and XXH3
+ * (checked against libxxhash directly), or a bad record naming the blob's file and offset.
  *
  * References are independent of the code under test: lines are found by splitting the file's
  * bytes on '\n' here, and the first newline at or after an offset by a plain loop. Test files
@@ -15,12 +17,15 @@
 #define _XOPEN_SOURCE 700
 #include <check.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
+#include "gridmr/json.h"
 #include "io/io.h"
 #include "testutil.h"
 
@@ -115,12 +120,13 @@ typedef struct collected {
     size_t bytes_len, bytes_cap;
     size_t n, cap;
     size_t *off, *len;
+    uint64_t *at;     /* the file offset the scanner gave */
     int *overlong;
     int polls;
     int fail_at;      /* return an error at this record (1-based), 0 = never */
 } collected;
 
-static gmr_err collect_line(void *ctx, const char *line, size_t len, int overlong)
+static gmr_err collect_line(void *ctx, const char *line, size_t len, uint64_t at, int overlong)
 {
     collected *c = ctx;
     if (c->fail_at && (int)c->n + 1 == c->fail_at) return GMR_ERROR(GMR_ERR_DATA, "stop at record %d", c->fail_at);
@@ -129,7 +135,8 @@ static gmr_err collect_line(void *ctx, const char *line, size_t len, int overlon
         c->off = realloc(c->off, c->cap * sizeof *c->off);
         c->len = realloc(c->len, c->cap * sizeof *c->len);
         c->overlong = realloc(c->overlong, c->cap * sizeof *c->overlong);
-        if (!c->off || !c->len || !c->overlong) return GMR_ERR_NOMEM;
+        c->at = realloc(c->at, c->cap * sizeof *c->at);
+        if (!c->off || !c->len || !c->overlong || !c->at) return GMR_ERR_NOMEM;
     }
     if (c->bytes_len + len > c->bytes_cap) {
         while (c->bytes_len + len > c->bytes_cap) c->bytes_cap = c->bytes_cap ? 2 * c->bytes_cap : 4096;
@@ -141,6 +148,7 @@ static gmr_err collect_line(void *ctx, const char *line, size_t len, int overlon
     c->off[c->n] = c->bytes_len;
     c->len[c->n] = len;
     c->overlong[c->n] = overlong;
+    c->at[c->n] = at;
     c->bytes_len += len;
     c->n++;
     return GMR_OK;
@@ -158,6 +166,7 @@ static void collected_free(collected *c)
     free(c->off);
     free(c->len);
     free(c->overlong);
+    free(c->at);
     memset(c, 0, sizeof *c);
 }
 
@@ -222,6 +231,8 @@ static void scan_and_compare(int fd, const char *path, const char *data, const l
     REQUIRE(total == L->n, "%s: expected %zu records in all, got %llu", what, L->n, (unsigned long long)total);
     REQUIRE(c.n == L->n, "%s: expected %zu records, callback saw %zu", what, L->n, c.n);
     for (size_t r = 0; r < L->n; r++) {
+        REQUIRE(c.at[r] == L->off[r], "%s: record %zu: expected file offset %zu, the scanner said %llu", what, r,
+                L->off[r], (unsigned long long)c.at[r]);
         if (L->len[r] > max_record) {
             REQUIRE(c.overlong[r] == 1 && c.len[r] == 0,
                     "%s: record %zu (%zu bytes > max_record %llu): expected an overlong report, got overlong=%d len=%zu",
@@ -697,6 +708,10 @@ START_TEST(test_readers_by_name)
                   "\"lines\": expected a version-%d reader without a header", GMR_READER_OPS_VERSION);
     ck_assert_msg(csv_r && csv_r->version == GMR_READER_OPS_VERSION && csv_r->has_header,
                   "\"csv\": expected a version-%d reader with a header", GMR_READER_OPS_VERSION);
+    ck_assert_msg(gmr__reader_find("jsonl") && !gmr__reader_find("jsonl")->has_header && !gmr__reader_find("jsonl")->split_cap,
+                  "\"jsonl\": expected a reader without a header or split cap");
+    ck_assert_msg(gmr__reader_find("blob") && gmr__reader_find("blob")->has_header && gmr__reader_find("blob")->split_cap > 0,
+                  "\"blob\": expected a manifest reader (header) with a split cap");
     ck_assert_ptr_null(gmr__reader_find("json"));
     ck_assert_ptr_null(gmr__reader_find(NULL));
     ck_assert_int_eq(lines_r->parse(&st, "a,b\r", 4, &rec, &why), 0);
@@ -709,6 +724,231 @@ START_TEST(test_readers_by_name)
     ck_assert_msg(why && strstr(why, "unterminated"), "csv: expected an unterminated-quote reason, got \"%s\"",
                   why ? why : "(none)");
     gmr__reader_state_free(&st);
+}
+END_TEST
+
+/* ---- jsonl reader and gridmr/json.h ------------------------------------------------------ */
+
+static int jsonl(gmr__reader_state *st, const char *line, gmr_record *rec, const char **why)
+{
+    return gmr__reader_find("jsonl")->parse(st, line, strlen(line), rec, why);
+}
+
+START_TEST(test_jsonl_object_and_paths)
+{
+    gmr__reader_state st;
+    gmr_record rec;
+    gmr_json_value v, arr;
+    const char *why = NULL;
+    memset(&st, 0, sizeof st);
+    memset(&rec, 0, sizeof rec);
+    ck_assert_int_eq(jsonl(&st, "{\"a\":{\"b\":[10,{\"c\":\"x\\u0000y\"}],\"r\":2.5,\"t\":true,\"n\":null},\"s\":\"\\u00e9\"}\r", &rec, &why),
+                     GMR_OK);
+    ck_assert_ptr_nonnull(rec.json);
+    ck_assert_msg(gmr_record_json(&rec, "a.b.0", &v) == GMR_JSON_NUMBER && v.is_integer && v.integer == 10 && v.num == 10,
+                  "a.b.0: expected the integer 10, got type %d integer %lld", v.type, (long long)v.integer);
+    ck_assert_msg(gmr_record_json(&rec, "a.b.1.c", &v) == GMR_JSON_STRING && v.len == 3 && memcmp(v.str, "x\0y", 3) == 0,
+                  "a.b.1.c: expected the 3 bytes x NUL y, got type %d len %zu", v.type, v.len);
+    ck_assert_msg(gmr_record_json(&rec, "a.r", &v) == GMR_JSON_NUMBER && !v.is_integer && v.num == 2.5,
+                  "a.r: expected the real 2.5, got type %d %g", v.type, v.num);
+    ck_assert_msg(gmr_record_json(&rec, "a.t", &v) == GMR_JSON_BOOL && v.num == 1, "a.t: expected true");
+    ck_assert_msg(gmr_record_json(&rec, "a.n", &v) == GMR_JSON_NULL, "a.n: expected null, got %d", v.type);
+    ck_assert_msg(gmr_record_json(&rec, "s", &v) == GMR_JSON_STRING && v.len == 2 && strcmp(v.str, "\xc3\xa9") == 0,
+                  "s: expected e-acute in UTF-8");
+    ck_assert_msg(gmr_record_json(&rec, "", &v) == GMR_JSON_OBJECT && v.len == 2, "\"\": expected the 2-member root");
+    /* absent: a missing member, an index past the end, not an index, a path through a scalar, a trailing dot */
+    const char *missing[] = {"z", "a.b.2", "a.b.x", "a.r.q", "a.", "a.b.01x"};
+    for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++)
+        ck_assert_msg(gmr_record_json(&rec, missing[i], &v) == GMR_JSON_MISSING && v.node == NULL && v.len == 0,
+                      "%s: expected MISSING, got type %d", missing[i], v.type);
+    /* from a value found before */
+    ck_assert_int_eq(gmr_record_json(&rec, "a.b", &arr), GMR_JSON_ARRAY);
+    ck_assert_msg(arr.len == 2 && gmr_json_get(&arr, "1.c", &v) == GMR_JSON_STRING && v.len == 3, "a.b then 1.c");
+    ck_assert_int_eq(gmr_json_get(NULL, "x", &v), GMR_JSON_MISSING);
+    /* the next record replaces the object (no leak under ASan); a non-JSON record has none */
+    ck_assert_int_eq(jsonl(&st, "{\"k\":1}", &rec, &why), GMR_OK);
+    ck_assert_int_eq(gmr_record_json(&rec, "a", &v), GMR_JSON_MISSING);
+    rec.json = NULL;
+    ck_assert_int_eq(gmr_record_json(&rec, "", &v), GMR_JSON_MISSING);
+    gmr__reader_state_free(&st);
+    ck_assert_ptr_null(st.json);
+}
+END_TEST
+
+START_TEST(test_jsonl_rejects_with_reason)
+{
+    gmr__reader_state st;
+    gmr_record rec;
+    const char *why = NULL;
+    struct { const char *line, *reason; } bad[] = {
+        {"{\"a\":1", "invalid JSON at column"},
+        {"{\"a\":1}x", "invalid JSON at column"},
+        {"{\"a\":1,\"a\":2}", "duplicate object key"},
+        {"{\"a\":\"\xff\"}", "unable to decode byte"},
+        {"{\"a\":\"tab\there\"}", "control character"},
+        {"[1,2]", "must hold an object, this one holds an array"},
+        {"\"text\"", "invalid JSON"},
+        {"42", "invalid JSON"},
+    };
+    memset(&st, 0, sizeof st);
+    memset(&rec, 0, sizeof rec);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        ck_assert_msg(jsonl(&st, bad[i].line, &rec, &why) == GMR__REC_BAD && why && strstr(why, bad[i].reason),
+                      "'%s': expected a bad record saying '%s', got '%s'", bad[i].line, bad[i].reason, why ? why : "(none)");
+        for (const char *c = why; *c; c++) ck_assert_msg((unsigned char)*c >= 0x20, "reason with a control character");
+        ck_assert_ptr_null(rec.json);
+    }
+    ck_assert_int_eq(jsonl(&st, "", &rec, &why), GMR__REC_SKIP);
+    ck_assert_int_eq(jsonl(&st, " \t\r", &rec, &why), GMR__REC_SKIP);
+    gmr__reader_state_free(&st);
+}
+END_TEST
+
+/* ---- blob reader ------------------------------------------------------------------------- */
+
+START_TEST(test_media_sniff)
+{
+    static const struct { const char *bytes; size_t n; gmr_media m; } cases[] = {
+        {"\x89PNG\r\n\x1a\n....", 12, GMR_MEDIA_PNG},
+        {"\x89PNG\r\n\x1a", 7, GMR_MEDIA_UNKNOWN},      /* too short */
+        {"\xff\xd8\xff\xe0", 4, GMR_MEDIA_JPEG},
+        {"RIFF\x24\0\0\0WAVEfmt ", 16, GMR_MEDIA_WAV},
+        {"RIFF\x24\0\0\0AVI LIST", 16, GMR_MEDIA_UNKNOWN}, /* RIFF but not WAVE */
+        {"ID3\x03\0\0", 6, GMR_MEDIA_MP3},
+        {"\xff\xfb\x90\x64", 4, GMR_MEDIA_MP3},          /* MPEG-1 Layer III frame */
+        {"\xff\xfd\x90\x64", 4, GMR_MEDIA_UNKNOWN},      /* Layer II */
+        {"\xff\xfb\xf0\x64", 4, GMR_MEDIA_UNKNOWN},      /* bad bitrate index */
+        {"%PDF-1.4\n", 9, GMR_MEDIA_PDF},
+        {"\0\0\0\0\r\n\x1a\n", 8, GMR_MEDIA_UNKNOWN},   /* a PNG whose first 4 bytes were zeroed */
+        {"", 0, GMR_MEDIA_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(gmr_media_sniff(cases[i].bytes, cases[i].n) == cases[i].m, "case %zu: expected %s, got %s", i,
+                      gmr_media_name(cases[i].m), gmr_media_name(gmr_media_sniff(cases[i].bytes, cases[i].n)));
+    ck_assert_str_eq(gmr_media_mime(GMR_MEDIA_MP3), "audio/mpeg");
+    ck_assert_str_eq(gmr_media_name((gmr_media)99), "unknown");
+}
+END_TEST
+
+/* A pack of three blobs (one longer than the reader's 1 MiB chunk) and a manifest header. */
+typedef struct blob_fixture {
+    char pack[256], manifest[256];
+    unsigned char *bytes;
+    size_t off[3], len[3];
+    gmr__buf hdr_fields, hdr_scratch;
+    size_t nheader;
+} blob_fixture;
+
+static void blob_fixture_make(blob_fixture *fx, const char *header)
+{
+    static const size_t lens[3] = {100, 1500000, 3000};
+    size_t total = 0;
+    const char *why = NULL;
+    memset(fx, 0, sizeof *fx);
+    for (int i = 0; i < 3; i++) total += lens[i];
+    fx->bytes = malloc(total);
+    ck_assert_ptr_nonnull(fx->bytes);
+    rng_seed(42);
+    for (size_t i = 0; i < total; i++) fx->bytes[i] = (unsigned char)rng_below(256);
+    total = 0;
+    for (int i = 0; i < 3; i++) {
+        fx->off[i] = total;
+        fx->len[i] = lens[i];
+        total += lens[i];
+    }
+    memcpy(fx->bytes + fx->off[0], "\x89PNG\r\n\x1a\n", 8);
+    memcpy(fx->bytes + fx->off[1], "%PDF-", 5);
+    close(write_test_file("pack.bin", (const char *)fx->bytes, total, fx->pack));
+    close(write_test_file("manifest.csv", header, strlen(header), fx->manifest));
+    ck_assert_int_eq(gmr__csv_split(header, strlen(header), &fx->hdr_fields, &fx->hdr_scratch, &fx->nheader, &why), 0);
+}
+
+static void blob_fixture_free(blob_fixture *fx)
+{
+    free(fx->bytes);
+    gmr__buf_free(&fx->hdr_fields);
+    gmr__buf_free(&fx->hdr_scratch);
+}
+
+static int blob_line(gmr__reader_state *st, blob_fixture *fx, gmr_record *rec, const char **why, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    memset(rec, 0, sizeof *rec);
+    rec->file = fx->manifest;
+    rec->file_index = 0;
+    rec->nheader = fx->nheader;
+    rec->header = (const gmr_field *)(const void *)fx->hdr_fields.data;
+    return gmr__reader_find("blob")->parse(st, line, strlen(line), rec, why);
+}
+
+START_TEST(test_blob_metadata_and_mismatches)
+{
+    blob_fixture fx;
+    gmr__reader_state st;
+    gmr_record rec;
+    const char *why = NULL;
+    uint64_t h[3];
+    blob_fixture_make(&fx, "blob_id,file,offset,length,mime,xxh3");
+    for (int i = 0; i < 3; i++) h[i] = XXH3_64bits(fx.bytes + fx.off[i], fx.len[i]);
+    memset(&st, 0, sizeof st);
+    /* right: metadata from the bytes; the long blob is hashed in chunks, to the same value */
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B1,pack.bin,%zu,%zu,image/png,%016llx", fx.off[0], fx.len[0],
+                               (unsigned long long)h[0]), GMR_OK);
+    ck_assert_msg(rec.blob && rec.blob->media == GMR_MEDIA_PNG && rec.blob->size == 100 && rec.blob->xxh3 == h[0] &&
+                      strcmp(rec.blob->id, "B1") == 0 && strcmp(rec.blob->path, fx.pack) == 0 && rec.nfields == 6,
+                  "B1: wrong metadata");
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B2,pack.bin,%zu,%zu,application/pdf,%016llX", fx.off[1], fx.len[1],
+                               (unsigned long long)h[1]), GMR_OK);
+    ck_assert_msg(rec.blob->media == GMR_MEDIA_PDF && rec.blob->xxh3 == h[1] && rec.blob->offset == 100,
+                  "B2 (1.5 MB): expected pdf and XXH3 %016llx, got %s %016llx", (unsigned long long)h[1],
+                  gmr_media_name(rec.blob->media), (unsigned long long)rec.blob->xxh3);
+    /* optional columns left empty: nothing to compare */
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B3,pack.bin,%zu,%zu,,", fx.off[2], fx.len[2]), GMR_OK);
+    ck_assert_int_eq(rec.blob->media, GMR_MEDIA_UNKNOWN);
+    /* mismatches and unreadable blobs: bad records whose reason names the file and offset */
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B1,pack.bin,%zu,%zu,image/png,%016llx", fx.off[0], fx.len[0],
+                               (unsigned long long)(h[0] ^ 1)), GMR__REC_BAD);
+    ck_assert_msg(strstr(why, "blob B1 (pack.bin at offset 0, 100 bytes): hash mismatch") != NULL, "got '%s'", why);
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B2,pack.bin,%zu,%zu,image/jpeg,%016llx", fx.off[1], fx.len[1],
+                               (unsigned long long)h[1]), GMR__REC_BAD);
+    ck_assert_msg(strstr(why, "at offset 100, 1500000 bytes): type mismatch: the bytes are pdf, the manifest says image/jpeg"),
+                  "got '%s'", why);
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B3,pack.bin,%zu,%zu,,", fx.off[2], fx.len[2] + 1), GMR__REC_BAD);
+    ck_assert_msg(strstr(why, "truncated: the file ends after 3000 of its bytes") != NULL, "got '%s'", why);
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B4,gone.bin,0,1,,"), GMR__REC_BAD);
+    ck_assert_msg(strstr(why, "cannot open") && strstr(why, "No such file"), "got '%s'", why);
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B5,pack.bin,0,1,,zz"), GMR__REC_BAD);
+    ck_assert_msg(strstr(why, "not 16 hex digits") != NULL, "got '%s'", why);
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B6,pack.bin,-1,1,,"), GMR__REC_BAD);
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B7,pack.bin,0,1"), GMR__REC_BAD);
+    ck_assert_msg(strstr(why, "expected 6 fields, found 4") != NULL, "got '%s'", why);
+    ck_assert_int_eq(blob_line(&st, &fx, &rec, &why, "B8,\"pack.bin,0,1,,"), GMR__REC_BAD);
+    gmr__reader_state_free(&st);
+    ck_assert_ptr_null(st.blob);
+    blob_fixture_free(&fx);
+}
+END_TEST
+
+START_TEST(test_blob_manifest_needs_columns)
+{
+    blob_fixture fx;
+    gmr__reader_state st;
+    gmr_record rec;
+    const char *why = NULL;
+    int r;
+    blob_fixture_make(&fx, "id,path,offset,length");
+    memset(&st, 0, sizeof st);
+    r = blob_line(&st, &fx, &rec, &why, "B1,pack.bin,0,1");
+    ck_assert_msg(r == GMR_ERR_DATA && strstr(gmr_err_message(), "needs the columns file, offset and length"),
+                  "expected GMR_ERR_DATA for a manifest without 'file', got %d (%s)", r, gmr_err_message());
+    gmr_err_clear();
+    gmr__reader_state_free(&st);
+    blob_fixture_free(&fx);
 }
 END_TEST
 
@@ -747,6 +987,18 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_csv_quote_inside_unquoted_field_is_data);
     tcase_add_test(tc, test_csv_thousand_fields_and_buffer_reuse);
     tcase_add_test(tc, test_readers_by_name);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("jsonl");
+    tcase_add_test(tc, test_jsonl_object_and_paths);
+    tcase_add_test(tc, test_jsonl_rejects_with_reason);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("blob");
+    tcase_add_unchecked_fixture(tc, tmpdir_create, tmpdir_remove);
+    tcase_add_test(tc, test_media_sniff);
+    tcase_add_test(tc, test_blob_metadata_and_mismatches);
+    tcase_add_test(tc, test_blob_manifest_needs_columns);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -15,6 +15,9 @@
 #    alone, checked by the independent tests/gen_verify (field counts, JSON, blobs, model, and
 #    injected defects exactly as corrupt.csv lists them), the byte split, the defect count for
 #    a rate, and the error paths.
+# 4. The jsonl and blob readers through `gridmr events` and `gridmr blobs`: rows equal to the
+#    independent tests/ref_ingest at 1..4 ranks, rejects exactly corrupt.csv's events and blob
+#    rows (file:line, pack and offset), counts, --strict, --resume, hand-made edge cases.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -290,7 +293,7 @@ done
 "$REFAGG" customer_id,province kwh,voltage "$D/meter.csv" > "$T/ref.txt"
 expect "threads: aggregate" 0 "" mpi 2 "$G" aggregate --threads 3 --split-size 64K --key customer_id,province --value kwh,voltage --input "$D/meter.csv" --output "$T/tha.h5"
 if same_as_ref "$T/tha.h5"; then ok; else bad "threads: aggregate output differs"; fi
-expect "threads: strict stops with 65" 65 "q1.csv:7: expected 3 fields" mpi 2 "$G" aggregate --threads 2 --strict --split-size 16 --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/e.h5"
+expect "threads: strict stops with 65 at a bad row (whichever a thread meets first)" 65 "q[12].csv:[0-9]*: " mpi 2 "$G" aggregate --threads 2 --strict --split-size 16 --key name --value v --input "$D/q1.csv" "$D/q2.csv" --output "$T/e.h5"
 expect "threads: bad count" 2 "not a number from 1 to 256" mpi 1 "$G" wordcount --threads 0 --input "$D/tiny.txt" --output "$T/e.h5"
 
 # ---- 6b. --mem-budget: spilled sorted runs give the in-memory result ---------------------------
@@ -376,6 +379,114 @@ if [ "$(grep -c '^gridmr gen:' "$T/err")" -eq 1 ]; then ok; else bad "power gen:
 expect "power gen: bad --corrupt-rate" 2 "invalid value '1.5' for --corrupt-rate" "$G" gen --out "$P-e" --size 1M --corrupt-rate 1.5
 if [ ! -e "$P-e" ]; then ok; else bad "power gen: a failed run left $P-e"; fi
 rm -rf "$P"* 
+
+# ---- 7b. readers: jsonl and blob, through `gridmr events` and `gridmr blobs` -----------------
+# A generated data set with 10% damaged records: the rows must equal the independent
+# tests/ref_ingest at 1..4 ranks (small splits, so duplicates also fall on split boundaries),
+# and the rejects must be exactly the events and blob rows of corrupt.csv, by line or offset.
+REFING="$BUILD/tests/ref_ingest"
+I="$T/ingest"
+rm -rf "$I"
+"$G" gen --out "$I" --size 6M --mix 10:10:40 --provinces 3 --seed 23 --customers 50 --days 40 --corrupt-rate 0.1 --pack-size 1M --quiet > "$T/log" 2>&1 || { bad "ingest: gen"; cat "$T/log"; }
+# a reject reason -> the kind corrupt.csv uses (the reference prints kinds directly)
+kinds() { sed -E 's/^([^:]*:[0-9]+): (.*)$/\1 \2/' "$1" | awk '{ k = "other"
+    if ($0 ~ / invalid JSON/) k = "truncated_json"; else if ($0 ~ / unknown event type/) k = "bad_enum"
+    else if ($0 ~ / bad time/) k = "bad_timestamp"; else if ($0 ~ / duplicate event_id/) k = "duplicate_key"
+    else if ($0 ~ / hash mismatch/) k = "hash_mismatch"; else if ($0 ~ / type mismatch/) k = "bad_magic"
+    print $1 "," k }'; }
+"$REFING" events type,province payment.amount_yuan "$T/ev.ref.rej" "$I/events.jsonl" > "$T/ev.ref" 2> "$T/log" || { bad "ingest: ref_ingest events"; cat "$T/log"; }
+"$REFING" blobs "$T/bl.ref.rej" "$I/manifest.csv" > "$T/bl.ref" 2> "$T/log" || { bad "ingest: ref_ingest blobs"; cat "$T/log"; }
+# corrupt.csv's events rows as FILE:LINE,KIND; its blob rows as PACK,OFFSET,KIND
+grep '^events.jsonl,' "$I/corrupt.csv" | awk -F, -v d="$I" '{ print d "/" $1 ":" $2 "," $4 }' | sort > "$T/ev.want"
+grep '^blobs-' "$I/corrupt.csv" | awk -F, '{ print $1 "," $3 "," $4 }' | sort > "$T/bl.want"
+if [ -s "$T/ev.want" ] && [ "$(wc -l < "$T/bl.want")" -ge 2 ] && grep -q payment "$T/ev.ref" \
+    && [ "$(sort "$T/ev.ref.rej")" = "$(cat "$T/ev.want")" ]; then ok; else bad "ingest: test data lacks defects or payments, or the reference disagrees with corrupt.csv"; fi
+for np in 1 2 3 4; do
+    prov=""; [ "$np" -eq 4 ] && prov="--provinces 2"
+    # shellcheck disable=SC2086
+    expect "events np=$np" 0 "" mpi "$np" "$G" events $prov --split-size 16K --input "$I/events.jsonl" --output "$T/ev.h5"
+    "$G" dump "$T/ev.h5" > "$T/got.txt"
+    if cmp -s "$T/got.txt" "$T/ev.ref"; then ok; else bad "events np=$np: rows differ from ref_ingest"; diff "$T/got.txt" "$T/ev.ref" | head -5; fi
+    if [ "$(kinds "$T/ev.h5.rejects" | sort)" = "$(cat "$T/ev.want")" ]; then ok; else bad "events np=$np: rejects are not corrupt.csv's events rows"; kinds "$T/ev.h5.rejects" | sort | diff - "$T/ev.want" | head -5; fi
+    # counted, and nothing valid lost: records = rejected + the rows' counts
+    nrej=$(wc -l < "$T/ev.want"); nrec=$(grep -cv '^[[:space:]]*$' "$I/events.jsonl")
+    if grep -q "$nrec records, $nrej rejected" "$T/out" && [ "$(awk -F '\t' '{ s += $2 } END { print s }' "$T/got.txt")" -eq $((nrec - nrej)) ] \
+        && h5dump -a /rejected "$T/ev.h5" | grep -q "(0): $nrej"; then ok; else bad "events np=$np: counts ($nrec records, $nrej bad)"; grep input "$T/out"; fi
+    # shellcheck disable=SC2086
+    expect "blobs np=$np" 0 "" mpi "$np" "$G" blobs $prov --split-size 200 --input "$I/manifest.csv" --output "$T/bl.h5"
+    "$G" dump "$T/bl.h5" > "$T/got.txt"
+    if cmp -s "$T/got.txt" "$T/bl.ref"; then ok; else bad "blobs np=$np: rows differ from ref_ingest"; diff "$T/got.txt" "$T/bl.ref" | head -5; fi
+    # the blob's pack and offset are in the reason: PACK,OFFSET,KIND as corrupt.csv has them
+    sed -E 's/.*\(([^ ]*) at offset ([0-9]*), .*(hash|type) mismatch.*/\1,\2,\3/; s/,hash$/,hash_mismatch/; s/,type$/,bad_magic/' "$T/bl.h5.rejects" | sort > "$T/got.txt"
+    if cmp -s "$T/got.txt" "$T/bl.want" && [ "$(kinds "$T/bl.h5.rejects" | sort)" = "$(sort "$T/bl.ref.rej")" ]; then ok; else bad "blobs np=$np: rejects are not corrupt.csv's blob rows"; diff "$T/got.txt" "$T/bl.want" | head -5; fi
+done
+first=$(sort -t: -k2,2n "$T/ev.want" | head -n 1 | cut -d, -f1)
+expect "events --strict: exit 65 at the first bad record" 65 "${first#"$I"/}: " mpi 1 "$G" events --strict --input "$I/events.jsonl" --output "$T/evs.h5"
+expect "events --strict on 3 ranks" 65 "events.jsonl:" mpi 3 "$G" events --strict --split-size 16K --input "$I/events.jsonl" --output "$T/evs.h5"
+expect "blobs --strict" 65 "mismatch" mpi 2 "$G" blobs --strict --split-size 200 --input "$I/manifest.csv" --output "$T/bls.h5"
+mpi 2 "$G" events --quiet --split-size 16K --input "$I/events.jsonl" --output "$T/ev.h5" > /dev/null 2>&1
+expect "events: resume reuses the stage" 0 "" mpi 2 "$G" events --split-size 16K --resume --input "$I/events.jsonl" --output "$T/ev.h5"
+if grep -q "map skipped" "$T/out" && "$G" dump "$T/ev.h5" | cmp -s - "$T/ev.ref" && [ "$(kinds "$T/ev.h5.rejects" | sort)" = "$(cat "$T/ev.want")" ]; then ok; else bad "events: resume"; cat "$T/out"; fi
+
+# hand-made JSON lines: nesting, arrays, CRLF, blank lines, escapes, "\u0000", numbers and
+# booleans as keys, and what the reader refuses (a non-object, a duplicate member, bad UTF-8)
+J="$D/hand.jsonl"
+{
+    printf '{"a":{"b":[1,{"c":"x"}]},"k":"p","v":1.5}\r\n'
+    printf '\n   \n'
+    printf '{"k":"p","v":2,"a":{"b":[2]}}\n'
+    printf '{"k":"q\\u00e9\\t","v":-0.25}\n'
+    printf '{"k":7,"v":1e2}\n'
+    printf '{"k":true,"v":null}\n'
+    printf '{"k":"nul\\u0000x","v":3}\n'
+    printf '[1,2]\n'
+    printf '{"k":"p","k":"q","v":1}\n'
+    printf '{"k":"bad \377 utf8","v":1}\n'
+    printf '{"k":"p","v":"ten"}\n'
+    printf '{"k":{"o":1},"v":1}\n'
+    printf '{"k":"long","v":1,"pad":"%080d"}\n' 0
+    printf '{"k":"p","v":4,"a":{"b":[3,{"c":"x"}]}}'
+} > "$J"
+"$REFING" events --no-checks k,a.b.1.c v,a.b.0 "$T/h.ref.rej" "$J" > "$T/h.ref" 2> "$T/log" || { bad "ingest: ref_ingest on hand-made JSON"; cat "$T/log"; }
+for np in 1 3; do
+    expect "events hand-made np=$np" 0 "" mpi "$np" "$G" events --no-checks --split-size 16 --key k,a.b.1.c --value v,a.b.0 --input "$J" --output "$T/h.h5"
+    if "$G" dump "$T/h.h5" | cmp -s - "$T/h.ref" && [ "$(kinds "$T/h.h5.rejects")" = "$(cat "$T/h.ref.rej")" ] \
+        && [ "$(wc -l < "$T/h.ref.rej")" -eq 5 ] && [ "$(wc -l < "$T/h.ref")" -eq 7 ]; then ok; else bad "events hand-made np=$np"; "$G" dump "$T/h.h5" | diff - "$T/h.ref"; cat "$T/h.h5.rejects"; fi
+done
+if grep -q "hand.jsonl:10: invalid JSON at column [0-9]*: duplicate object key" "$T/h.h5.rejects" \
+    && grep -q "hand.jsonl:9: a JSON line must hold an object, this one holds an array" "$T/h.h5.rejects"; then ok; else bad "jsonl reasons"; cat "$T/h.h5.rejects"; fi
+expect "events: over-long JSON line" 0 "" mpi 2 "$G" events --no-checks --max-record 64 --key k --value v --input "$J" --output "$T/h.h5"
+if grep -q "hand.jsonl:14: record longer than --max-record 64 bytes" "$T/h.h5.rejects"; then ok; else bad "events: over-long line not rejected"; cat "$T/h.h5.rejects"; fi
+
+# hand-made manifests: loose files (offset 0), an absolute path, optional columns, and bad rows
+B="$D/loose"
+mkdir -p "$B"
+printf '\211PNG\r\n\032\nrest of a png' > "$B/a.png"
+printf '%%PDF-1.4 body' > "$B/b.pdf"
+printf 'ID3\003\000 tag' > "$B/c.mp3"
+printf 'plain text' > "$B/d.txt"
+printf 'file,length,offset\na.png,21,0\nb.pdf,13,0\n%s,9,0\nd.txt,10,0\nd.txt,20,0\nnope.bin,1,0\nb.pdf,x,0\nc.mp3,5,4\n' "$B/c.mp3" > "$B/m1.csv"
+printf 'blob_id,file,offset,length,mime,xxh3\nX1,a.png,0,21,image/png,\nX2,b.pdf,0,13,image/png,\n' > "$B/m2.csv"
+cat > "$T/want.txt" <<EOW
+mp3	1	9
+pdf	1	13
+png	2	42
+unknown	2	15
+EOW
+cat > "$T/want.rej" <<EOW
+$B/m1.csv:6: blob (d.txt at offset 0, 20 bytes): truncated: the file ends after 10 of its bytes
+$B/m1.csv:7: blob (nope.bin at offset 0, 1 bytes): cannot open $B/nope.bin: No such file or directory
+$B/m1.csv:8: offset '0' or length 'x' is not a number
+$B/m2.csv:3: blob X2 (b.pdf at offset 0, 13 bytes): type mismatch: the bytes are pdf, the manifest says image/png
+EOW
+for np in 1 2; do
+    expect "blobs hand-made np=$np" 0 "" mpi "$np" "$G" blobs --split-size 16 --input "$B/m1.csv" "$B/m2.csv" --output "$T/hb.h5"
+    if "$G" dump "$T/hb.h5" | cmp -s - "$T/want.txt" && cmp -s "$T/hb.h5.rejects" "$T/want.rej"; then ok; else bad "blobs hand-made np=$np"; "$G" dump "$T/hb.h5"; diff "$T/hb.h5.rejects" "$T/want.rej"; fi
+done
+printf 'name,size\nx,1\n' > "$B/m3.csv"
+expect "blobs: manifest without the columns" 65 "needs the columns file, offset and length" mpi 2 "$G" blobs --input "$B/m3.csv" --output "$T/hb.h5"
+expect "events: bad --key" 2 "needs 1 to" mpi 1 "$G" events --key "" --input "$J" --output "$T/h.h5"
+rm -rf "$I"
 
 # ---- 8. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's

@@ -35,11 +35,41 @@ extern "C" {
 
 /* One input record. For the "lines" reader: a line without its '\n'. For the "csv" reader: a
  * line without its line terminator (LF or CRLF), already split into fields (RFC 4180 quoting
- * removed), and the file's header fields. Pointers are valid during the map call only. */
+ * removed), and the file's header fields. For the "jsonl" reader: a line holding one JSON
+ * object, parsed (read it with gridmr/json.h). For the "blob" reader: a line of a blob
+ * manifest, and the metadata of the blob it names (rec->blob). Pointers are valid during the
+ * map call only. docs/formats.md, "Readers", says what each reader accepts and rejects. */
 typedef struct gmr_field {
     const char *ptr;
     size_t len;
 } gmr_field;
+
+/* Media types the "blob" reader recognises by their first bytes (gmr_media_sniff). */
+typedef enum gmr_media {
+    GMR_MEDIA_UNKNOWN = 0,
+    GMR_MEDIA_PNG,   /* 89 'PNG' 0d 0a 1a 0a */
+    GMR_MEDIA_JPEG,  /* ff d8 ff */
+    GMR_MEDIA_WAV,   /* 'RIFF' size 'WAVE' */
+    GMR_MEDIA_MP3,   /* 'ID3' tag, or an MPEG audio frame sync */
+    GMR_MEDIA_PDF,   /* '%PDF-' */
+    GMR_NMEDIA
+} gmr_media;
+
+/* The type of the bytes p[0..n) by their signature (n >= 12 decides every type). Not collective. */
+gmr_media gmr_media_sniff(const void *p, size_t n);
+/* "png", "jpeg", "wav", "mp3", "pdf", "unknown"; and the MIME type ("image/png", ...,
+ * "application/octet-stream"). Static strings; any value outside the enum is "unknown". */
+const char *gmr_media_name(gmr_media m);
+const char *gmr_media_mime(gmr_media m);
+
+/* What the "blob" reader found out about one blob. */
+typedef struct gmr_blob {
+    const char *id;            /* the manifest's blob_id ("" without that column), NUL-terminated */
+    const char *path;          /* the file holding it (the manifest's `file`, resolved) */
+    uint64_t offset, size;     /* where in that file, bytes */
+    gmr_media media;           /* sniffed from its first bytes */
+    uint64_t xxh3;             /* XXH3-64 (seed 0) of its bytes */
+} gmr_blob;
 
 typedef struct gmr_record {
     const char *data;          /* the raw record bytes */
@@ -48,8 +78,13 @@ typedef struct gmr_record {
     const char *file;          /* its path */
     size_t nfields;            /* csv reader only */
     const gmr_field *fields;
-    size_t nheader;            /* csv reader only: the file's first line, split */
+    size_t nheader;            /* csv and blob readers: the file's first line, split */
     const gmr_field *header;
+    /* Appended after 0.1.0: jobs built before never look past `header`, so they keep working */
+    uint64_t offset;           /* byte offset of the record (line) in its file; every reader */
+    const void *json;          /* jsonl reader: the parsed object, a json_t * of jansson; read it
+                                  with gmr_record_json() (gridmr/json.h). NULL for other readers */
+    const gmr_blob *blob;      /* blob reader: the blob's metadata. NULL for other readers */
 } gmr_record;
 
 /* ---- callbacks --------------------------------------------------------------------------- */
@@ -92,7 +127,7 @@ typedef enum gmr_order {
 typedef struct gmr_job_ops {
     int version;              /* GMR_JOB_OPS_VERSION */
     const char *name;         /* stored in the result's "job" attribute */
-    const char *reader;       /* "lines" or "csv" */
+    const char *reader;       /* "lines", "csv", "jsonl" or "blob" (docs/formats.md, "Readers") */
     size_t value_size;        /* bytes per value; required (> 0) with a combiner, else 0 = any */
     gmr_map_fn map;
     gmr_combine_fn combine;   /* NULL: values are grouped and all passed to reduce */

@@ -29,6 +29,11 @@ static void usage(FILE *f)
             "  wordcount --input FILE... --output OUT.h5     count words (runs under mpirun/srun)\n"
             "  aggregate --input FILE... --key COL[,COL...] --value COL[,COL...] --output OUT.h5\n"
             "                                                group-by count/sum/min/max over CSV\n"
+            "  events --input FILE.jsonl... --output OUT.h5 [--key PATH,... --value PATH,... --no-checks]\n"
+            "                                                count and sum per key over JSON lines (default\n"
+            "                                                key type,province, value payment.amount_yuan)\n"
+            "  blobs --input manifest.csv... --output OUT.h5  count and bytes per sniffed type; hash and\n"
+            "                                                type mismatches are rejected records\n"
             "  dump OUT.h5 [--top N]                         print a result as text\n"
             "  gen --kind text|meter --size SIZE --seed S --out FILE   make test data\n"
             "  gen --out DIR --size SIZE --provinces P --seed S        power-marketing data set\n"
@@ -117,6 +122,8 @@ static int run_job(int argc, char **argv)
     gmr__cli_opts o;
     gmr_job job = NULL;
     gmr_aggregate *agg = NULL;
+    gmr_events *ev = NULL;
+    void *ctx = NULL;
     const gmr_job_ops *ops = NULL;
     gmr_summary sum;
     int rank = 0, status = 0;
@@ -144,10 +151,16 @@ static int run_job(int argc, char **argv)
     }
     if (strcmp(cmd, "wordcount") == 0) {
         ops = &gmr_wordcount_ops;
+    } else if (strcmp(cmd, "blobs") == 0) {
+        ops = &gmr_blobs_ops;
+    } else if (strcmp(cmd, "events") == 0) {
+        err = gmr_events_create(o.key, o.value, o.checks, &ev, &ops);
+        ctx = ev;
     } else {
         err = gmr_aggregate_create(o.key, o.value, &agg, &ops);
+        ctx = agg;
     }
-    if (!err) err = gmr_job_create(MPI_COMM_WORLD, ops, agg, &job);
+    if (!err) err = gmr_job_create(MPI_COMM_WORLD, ops, ctx, &job);
     if (!err) err = gmr_job_set_options(job, &o.job);
     for (int i = 0; !err && i < o.ninputs; i++) err = gmr_job_add_input(job, o.inputs[i]);
     /* errors so far are the same on every rank: rank 0 reports them */
@@ -165,6 +178,7 @@ static int run_job(int argc, char **argv)
 out:
     gmr_job_destroy(&job);
     gmr_aggregate_destroy(&agg);
+    gmr_events_destroy(&ev);
     gmr__cli_free(&o);
     return exit_status(err);
 }
@@ -193,7 +207,8 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return status;
     }
-    if (strcmp(argv[1], "wordcount") != 0 && strcmp(argv[1], "aggregate") != 0) {
+    if (strcmp(argv[1], "wordcount") != 0 && strcmp(argv[1], "aggregate") != 0 && strcmp(argv[1], "events") != 0 &&
+        strcmp(argv[1], "blobs") != 0) {
         fprintf(stderr, "gridmr: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return EXIT_USAGE;

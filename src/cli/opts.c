@@ -43,8 +43,9 @@ static int fail(gmr__cli_opts *o, const char *fmt, const char *arg)
 
 int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
 {
-    int aggregate = strcmp(argv[0], "aggregate") == 0;
+    int aggregate = strcmp(argv[0], "aggregate") == 0, events = strcmp(argv[0], "events") == 0;
     memset(o, 0, sizeof *o);
+    o->checks = 1;
     gmr_options_init(&o->job);
     o->inputs = calloc((size_t)argc + 1, sizeof *o->inputs);
     if (!o->inputs) return fail(o, "%s", "out of memory");
@@ -70,11 +71,12 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         if (strcmp(a, "--strict") == 0) { o->job.strict = 1; continue; }
         if (strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
         if (strcmp(a, "--resume") == 0) { o->job.resume = 1; continue; }
+        if (events && strcmp(a, "--no-checks") == 0) { o->checks = 0; continue; }
         if (i + 1 >= argc) return fail(o, "%s needs a value", a);
         if (strcmp(a, "--output") == 0) { o->output = argv[++i]; continue; }
         if (strcmp(a, "--stage") == 0) { o->job.stage_dir = argv[++i]; continue; }
-        if (aggregate && strcmp(a, "--key") == 0) { o->key = argv[++i]; continue; }
-        if (aggregate && strcmp(a, "--value") == 0) { o->value = argv[++i]; continue; }
+        if ((aggregate || events) && strcmp(a, "--key") == 0) { o->key = argv[++i]; continue; }
+        if ((aggregate || events) && strcmp(a, "--value") == 0) { o->value = argv[++i]; continue; }
         if (strcmp(a, "--provinces") == 0) {
             char *end;
             long p = strtol(argv[++i], &end, 10);

@@ -24,9 +24,9 @@ gmr_err gmr__pread_full(int fd, const char *path, void *buf, size_t len, uint64_
  * so it costs one window per boundary unless records are long. Not collective. */
 gmr_err gmr__split_align(int fd, const char *path, uint64_t size, uint64_t b, uint64_t *aligned);
 
-/* Called per record (a line without its '\n'). overlong: the record was longer than
- * max_record and is passed empty; the caller rejects it. */
-typedef gmr_err (*gmr__line_fn)(void *ctx, const char *line, size_t len, int overlong);
+/* Called per record (a line without its '\n'), with the file offset of its first byte.
+ * overlong: the record was longer than max_record and is passed empty; the caller rejects it. */
+typedef gmr_err (*gmr__line_fn)(void *ctx, const char *line, size_t len, uint64_t off, int overlong);
 typedef gmr_err (*gmr__poll_fn)(void *ctx);
 
 /* Stream the records of the aligned range [off, off+len) through buf in windows of `window`
@@ -47,21 +47,46 @@ int gmr__csv_split(const char *line, size_t len, gmr__buf *fields, gmr__buf *scr
 
 /* ---- readers: how a line becomes a gmr_record ------------------------------------------ */
 
-#define GMR_READER_OPS_VERSION 1
+/* Version 2 added: parse may return GMR__REC_SKIP (not a record) or a gmr_err (a failure, not a
+ * bad record), split_cap, and the jsonl and blob readers with their state. */
+#define GMR_READER_OPS_VERSION 2
+
+/* What parse returns besides 0 (a record for map) and a positive gmr_err (the job fails, the
+ * error already recorded with GMR_ERROR). */
+#define GMR__REC_BAD (-1)  /* a bad record: *why says why; the engine quarantines it */
+#define GMR__REC_SKIP (-2) /* not a record (a blank line in a table): neither mapped nor counted */
+
+typedef struct gmr__blob_state gmr__blob_state; /* blob.c */
 
 typedef struct gmr__reader_state {
     gmr__buf fields, scratch;
+    char why[512];          /* a reason built for this record (jansson's message, a blob's place) */
+    void *json;             /* jsonl: the current record's object (json_t *), freed at the next */
+    gmr__blob_state *blob;  /* blob: open files, read buffer, the current gmr_blob */
 } gmr__reader_state;
 
 typedef struct gmr__reader_ops {
     int version;
     const char *name;
     int has_header;  /* the first line of every file names the columns */
-    /* Fill rec->data/len/nfields/fields from one line. 0 = ok; -1 = bad record, *why set. */
+    /* Fill rec->data/len and the reader's fields from one line (rec->file, file_index and
+     * header are set already). GMR_OK, GMR__REC_BAD with *why, GMR__REC_SKIP, or a gmr_err. */
     int (*parse)(gmr__reader_state *st, const char *line, size_t len, gmr_record *rec, const char **why);
+    /* Version 2. Largest automatic split, bytes (0: the engine's rule). A reader whose lines
+     * stand for much more data than their own bytes (a manifest line for a blob) caps it so
+     * the work still spreads over the ranks. */
+    uint64_t split_cap;
 } gmr__reader_ops;
 
 const gmr__reader_ops *gmr__reader_find(const char *name);
+/* Accepts a zeroed state; leaves it zeroed (reusable). */
 void gmr__reader_state_free(gmr__reader_state *st);
+
+/* The reader tables defined outside reader.c. */
+int gmr__jsonl_parse(gmr__reader_state *st, const char *line, size_t len, gmr_record *rec, const char **why);
+void gmr__jsonl_state_free(gmr__reader_state *st);
+int gmr__blob_parse(gmr__reader_state *st, const char *line, size_t len, gmr_record *rec, const char **why);
+void gmr__blob_state_free(gmr__reader_state *st);
+#define GMR__BLOB_SPLIT_CAP (4u << 10) /* about 40 manifest lines, some 6 MB of blobs */
 
 #endif

@@ -2,8 +2,10 @@
  *
  * The split scanner hands every line to the job's reader, which turns it into a gmr_record:
  * "lines" passes the line as it is; "csv" parses RFC 4180 fields (and the engine gives it the
- * file's header). A reader reports a malformed record with a reason instead of calling map, so
- * every kind of input gets the same quarantine. Adding a kind is adding a table here. */
+ * file's header); "jsonl" parses one JSON object a line (json.c); "blob" reads a manifest line
+ * and the blob it points to (blob.c). A reader reports a malformed record with a reason instead
+ * of calling map, so every kind of input gets the same quarantine. Every kind is line-based, so
+ * the scheduler's record-aligned splits serve them all. Adding a kind is adding a table here. */
 #include <string.h>
 
 #include "io.h"
@@ -103,8 +105,10 @@ static int csv_parse(gmr__reader_state *st, const char *line, size_t len, gmr_re
 }
 
 static const gmr__reader_ops readers[] = {
-    {GMR_READER_OPS_VERSION, "lines", 0, lines_parse},
-    {GMR_READER_OPS_VERSION, "csv", 1, csv_parse},
+    {GMR_READER_OPS_VERSION, "lines", 0, lines_parse, 0},
+    {GMR_READER_OPS_VERSION, "csv", 1, csv_parse, 0},
+    {GMR_READER_OPS_VERSION, "jsonl", 0, gmr__jsonl_parse, 0},
+    {GMR_READER_OPS_VERSION, "blob", 1, gmr__blob_parse, GMR__BLOB_SPLIT_CAP},
 };
 
 const gmr__reader_ops *gmr__reader_find(const char *name)
@@ -118,4 +122,6 @@ void gmr__reader_state_free(gmr__reader_state *st)
 {
     gmr__buf_free(&st->fields);
     gmr__buf_free(&st->scratch);
+    gmr__jsonl_state_free(st);
+    gmr__blob_state_free(st);
 }

@@ -82,7 +82,7 @@ gmr_err gmr__split_scan(int fd, const char *path, uint64_t off, uint64_t len, si
                         gmr__poll_fn poll, void *pctx, uint64_t *nrec)
 {
     gmr_err err = GMR_OK;
-    uint64_t pos = off, end = off + len, nrecords = 0;
+    uint64_t pos = off, end = off + len, nrecords = 0, base = off;
     size_t carry = 0;  /* bytes of an unfinished record at the front of buf */
     int skipping = 0;  /* inside an overlong record: drop bytes up to its '\n' */
 
@@ -94,6 +94,7 @@ gmr_err gmr__split_scan(int fd, const char *path, uint64_t off, uint64_t len, si
         if (want) GMR_CALL(gmr__pread_full(fd, path, buf->data + carry, want, pos, &got));
         GMR_CHECK(got == want, GMR_ERR_IO, "%s: file shrank while reading (offset %llu)", path,
                   (unsigned long long)(pos + got));
+        base = pos - carry; /* file offset of buf->data[0] */
         pos += got;
         p = buf->data;
         stop = buf->data + carry + got;
@@ -102,7 +103,8 @@ gmr_err gmr__split_scan(int fd, const char *path, uint64_t off, uint64_t len, si
                 skipping = 0; /* counted when it was found too long */
             } else {
                 size_t n = (size_t)(nl - p);
-                GMR_CALL(n > max_record ? fn(ctx, NULL, 0, 1) : fn(ctx, p, n, 0));
+                uint64_t at = base + (uint64_t)(p - buf->data);
+                GMR_CALL(n > max_record ? fn(ctx, NULL, 0, at, 1) : fn(ctx, p, n, at, 0));
                 nrecords++;
             }
             p = nl + 1;
@@ -111,14 +113,14 @@ gmr_err gmr__split_scan(int fd, const char *path, uint64_t off, uint64_t len, si
         if (skipping) {
             carry = 0; /* still inside the record that was too long */
         } else if (carry > max_record) {
-            GMR_CALL(fn(ctx, NULL, 0, 1));
+            GMR_CALL(fn(ctx, NULL, 0, base + (uint64_t)(p - buf->data), 1));
             nrecords++;
             skipping = pos < end;
             carry = 0;
         } else if (pos == end) {
             /* the last record of the range: the file's last line without '\n' */
             if (carry) {
-                GMR_CALL(fn(ctx, p, carry, 0));
+                GMR_CALL(fn(ctx, p, carry, base + (uint64_t)(p - buf->data), 0));
                 nrecords++;
             }
             carry = 0;

@@ -132,7 +132,7 @@ gmr_err gmr_job_create(MPI_Comm comm, const gmr_job_ops *ops, void *ctx, gmr_job
     GMR_CHECK(ops && ops->version == GMR_JOB_OPS_VERSION, GMR_ERR_ARG, "job ops version %d, expected %d",
               ops ? ops->version : -1, GMR_JOB_OPS_VERSION);
     GMR_CHECK(ops->map && ops->reduce && gmr__reader_find(ops->reader), GMR_ERR_ARG,
-              "job '%s' needs map, reduce and a known reader (\"lines\" or \"csv\")", ops->name);
+              "job '%s' needs map, reduce and a known reader (\"lines\", \"csv\", \"jsonl\" or \"blob\")", ops->name);
     GMR_CHECK(!ops->combine || ops->value_size > 0, GMR_ERR_ARG, "job '%s': a combiner needs value_size > 0",
               ops->name);
     GMR_CHECK(ops->ncolumns > 0 && ops->columns, GMR_ERR_ARG, "job '%s' declares no output column", ops->name);
@@ -320,7 +320,7 @@ out:
     return err;
 }
 
-static gmr_err map_line(void *vms, const char *line, size_t len, int overlong)
+static gmr_err map_line(void *vms, const char *line, size_t len, uint64_t off, int overlong)
 {
     gmr_err err = GMR_OK;
     map_state *ms = vms;
@@ -328,6 +328,7 @@ static gmr_err map_line(void *vms, const char *line, size_t len, int overlong)
     const char *why = NULL;
     uint64_t idx = em->rec;
     em->rejected = 0;
+    ms->rec.offset = off;
     if (overlong) {
         GMR_CALL(gmr_reject(em, "record longer than --max-record %llu bytes",
                             (unsigned long long)ms->job->opt.max_record));
@@ -336,13 +337,15 @@ static gmr_err map_line(void *vms, const char *line, size_t len, int overlong)
     } else if (ms->reader->has_header && (len == 0 || (len == 1 && line[0] == '\r'))) {
         /* a blank line in a table: not a record */
     } else {
-        ms->records++;
-        ms->wave_records++;
-        if (ms->reader->parse(&ms->rst, line, len, &ms->rec, &why)) {
-            GMR_CALL(gmr_reject(em, "%s", why));
-        } else {
-            GMR_CALL(ms->job->ops->map(ms->map_ctx, &ms->rec, em));
+        /* 0: map it; GMR__REC_BAD: quarantine; GMR__REC_SKIP: not a record; > 0: a failure */
+        int r = ms->reader->parse(&ms->rst, line, len, &ms->rec, &why);
+        if (r != GMR__REC_SKIP) {
+            ms->records++;
+            ms->wave_records++;
         }
+        if (r > 0) GMR_CALL((gmr_err)r);
+        if (r == GMR__REC_BAD) GMR_CALL(gmr_reject(em, "%s", why));
+        if (r == GMR_OK) GMR_CALL(ms->job->ops->map(ms->map_ctx, &ms->rec, em));
     }
     em->rec++;
 out:
@@ -1619,8 +1622,12 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
 
     GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
     gmr_log_set_rank(topo->rank);
-    GMR_CALL(gmr__plan_create(topo, job->ninputs, job->inputs, job->opt.split_size,
-                              job->opt.mem_budget / 16 /* one split's keys stay well inside a wave */, &plan));
+    {
+        /* one split's keys stay well inside a wave; a reader may cap splits further */
+        uint64_t cap = job->opt.mem_budget / 16, rcap = gmr__reader_find(job->ops->reader)->split_cap;
+        if (rcap && (!cap || rcap < cap)) cap = rcap;
+        GMR_CALL(gmr__plan_create(topo, job->ninputs, job->inputs, job->opt.split_size, cap, &plan));
+    }
     GMR_CALL(stage_path(job, output_path, sum->stage, sizeof sum->stage));
     GMR_CHECK(snprintf(sp.path, sizeof sp.path, "%s.spill", sum->stage) < (int)sizeof sp.path, GMR_ERR_ARG,
               "stage path too long");
