@@ -32,7 +32,7 @@ TEST_SRC := $(wildcard tests/check_*.c)
 
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse
+BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse $(BUILD)/bench/stagebw
 
 LIBA     := $(BUILD)/lib/libgridmr.a
 LIBSO    := $(BUILD)/lib/libgridmr.so
@@ -112,6 +112,11 @@ $(BUILD)/bench/hashcount: bench/hashcount.c
 $(BUILD)/bench/jsonparse: bench/jsonparse.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(shell pkg-config --libs jansson 2>/dev/null)
+
+# stage bandwidth (bench/staging): in-tree, so it uses the private headers and links like a test
+$(BUILD)/bench/stagebw: $(BUILD)/obj/bench/stagebw.o $(filter-out $(BUILD)/obj/src/cli/main.o,$(CLI_OBJ)) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LDLIBS)
 
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)
