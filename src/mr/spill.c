@@ -34,19 +34,23 @@ gmr_err gmr__spill_write(gmr__stage *st, const char *group, gmr__kvt *const *tab
     for (int i = 0; i < ntables && !local; i++) {
         uint64_t part = 0;
         if (sorted) local = gmr__kvt_sorted(tables[i], &order);
-        if (!local) local = gmr__kvt_serialize_order(tables[i], order, &pbuf, &pcap, &part);
-        free(order);
-        order = NULL;
-        if (!local && part) {
-            char *grown = len + part > cap ? realloc(buf, len + part) : buf;
-            if (!grown) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot stage %llu bytes", (unsigned long long)(len + part));
-            if (!local) {
-                buf = grown;
-                cap = cap > len + part ? cap : len + part;
-                memcpy(buf + len, pbuf, part);
-                len += part;
+        if (!local && i == 0) {
+            local = gmr__kvt_serialize_order(tables[i], order, &buf, &cap, &len); /* straight into buf */
+        } else if (!local) {
+            local = gmr__kvt_serialize_order(tables[i], order, &pbuf, &pcap, &part);
+            if (!local && part) {
+                char *grown = len + part > cap ? realloc(buf, len + part) : buf;
+                if (!grown) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot stage %llu bytes", (unsigned long long)(len + part));
+                if (!local) {
+                    buf = grown;
+                    cap = cap > len + part ? cap : len + part;
+                    memcpy(buf + len, pbuf, part);
+                    len += part;
+                }
             }
         }
+        free(order);
+        order = NULL;
     }
     free(pbuf);
     pbuf = NULL;

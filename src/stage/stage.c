@@ -219,6 +219,9 @@ gmr_err gmr__stage_put(gmr__stage *st, const char *group, const char *name, cons
     GMR_H5_ID(space, H5Screate_simple(1, &dims, &maxdims));
     GMR_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
     GMR_CALL_H5(H5Pset_chunk(dcpl, 1, &chunk));
+    /* every byte is written right after: without this, parallel HDF5 allocates the chunks at
+     * creation and writes them full of zeros first (bench/staging: 1.3-1.4x on the write) */
+    GMR_CALL_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER));
     GMR_H5_ID(dset, H5Dcreate2(g, name, H5T_NATIVE_UINT8, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
     GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
     GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
