@@ -107,6 +107,62 @@ out:
     return err;
 }
 
+void gmr__kvt_framed_size(const gmr__kvt *t, uint64_t *bytes, uint64_t *longest)
+{
+    uint64_t b = 0, m = 0;
+    for (uint64_t i = 0; i < t->n; i++) {
+        const gmr__kv_entry *e = gmr__kvt_entry(t, i);
+        if (t->value_size) {
+            uint64_t r = 8 + e->klen + t->value_size;
+            b += r;
+            if (r > m) m = r;
+        } else {
+            uint64_t cursor = 0;
+            const void *val;
+            uint32_t vlen;
+            while (gmr__kvt_next_value(t, i, &cursor, &val, &vlen)) {
+                uint64_t r = 8 + (uint64_t)e->klen + vlen;
+                b += r;
+                if (r > m) m = r;
+            }
+        }
+    }
+    *bytes = b;
+    *longest = m;
+}
+
+int gmr__kvt_cursor_fill(gmr__kvt_cursor *c, char *buf, uint64_t cap, uint64_t *len)
+{
+    const gmr__kvt *t = c->t;
+    while (c->pos < t->n) {
+        uint64_t i = c->order ? c->order[c->pos] : c->pos;
+        const gmr__kv_entry *e = gmr__kvt_entry(t, i);
+        const void *val;
+        uint32_t vlen, hdr[2];
+        uint64_t before = c->vcur;
+        if (t->value_size) {
+            val = gmr__kvt_value(t, i);
+            vlen = (uint32_t)t->value_size;
+        } else if (c->vcur == UINT64_MAX || !gmr__kvt_next_value(t, i, &c->vcur, &val, &vlen)) {
+            c->pos++; /* this key's values are all out */
+            c->vcur = 0;
+            continue;
+        }
+        if (*len + 8 + e->klen + vlen > cap) {
+            c->vcur = before; /* the value goes in the next piece */
+            return 1;
+        }
+        hdr[0] = e->klen;
+        hdr[1] = vlen;
+        memcpy(buf + *len, hdr, sizeof hdr);
+        memcpy(buf + *len + 8, gmr__kvt_key(t, i), e->klen);
+        if (vlen) memcpy(buf + *len + 8 + e->klen, val, vlen);
+        *len += 8 + (uint64_t)e->klen + vlen;
+        if (t->value_size) c->pos++;
+    }
+    return 0;
+}
+
 /* Insert received records, a batch at a time: hash the batch and prefetch its slots and
  * entries first, so the cache misses of a large table overlap (as on the map side). */
 #define INGEST_BATCH 16

@@ -33,6 +33,17 @@ gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_
 /* The same with the entries in the given order (gmr__kvt_sorted), or table order when NULL;
  * in list mode a key's values stay together. */
 gmr_err gmr__kvt_serialize_order(const gmr__kvt *t, const uint32_t *order, char **buf, uint64_t *cap, uint64_t *len);
+/* Framing a table in bounded pieces (the stage's writes): a cursor over t's entries (in the
+ * given order, or table order when NULL). gmr__kvt_framed_size gives the bytes of all records
+ * and the longest one; gmr__kvt_cursor_fill appends whole records to buf[*len..cap) while they
+ * fit and returns 1 while records remain. Not collective. */
+typedef struct gmr__kvt_cursor {
+    const gmr__kvt *t;
+    const uint32_t *order;
+    uint64_t pos, vcur;
+} gmr__kvt_cursor;
+void gmr__kvt_framed_size(const gmr__kvt *t, uint64_t *bytes, uint64_t *longest);
+int gmr__kvt_cursor_fill(gmr__kvt_cursor *c, char *buf, uint64_t cap, uint64_t *len);
 gmr_err gmr__kvt_ingest(gmr__kvt *dst, const char *buf, uint64_t len);
 /* The same into the map's partition: each key into parts[gmr__dest(hash, GMR_LEVEL_PROVINCE, nparts)]. */
 gmr_err gmr__kvt_ingest_parts(gmr__kvt *const *parts, int nparts, const char *buf, uint64_t len);

@@ -26,46 +26,19 @@ gmr_err gmr__spill_write(gmr__stage *st, const char *group, gmr__kvt *const *tab
                          uint64_t *written)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
-    char *buf = NULL, *pbuf = NULL;
-    uint64_t cap = 0, len = 0, pcap = 0, any_ledger = 0;
+    uint64_t any_ledger = 0;
     uint32_t *order = NULL;
 
     if (sorted && ntables != 1) local = GMR_ERROR(GMR_ERR_INTERNAL, "a sorted run holds one table");
-    for (int i = 0; i < ntables && !local; i++) {
-        uint64_t part = 0;
-        if (sorted) local = gmr__kvt_sorted(tables[i], &order);
-        if (!local && i == 0) {
-            local = gmr__kvt_serialize_order(tables[i], order, &buf, &cap, &len); /* straight into buf */
-        } else if (!local) {
-            local = gmr__kvt_serialize_order(tables[i], order, &pbuf, &pcap, &part);
-            if (!local && part) {
-                char *grown = len + part > cap ? realloc(buf, len + part) : buf;
-                if (!grown) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot stage %llu bytes", (unsigned long long)(len + part));
-                if (!local) {
-                    buf = grown;
-                    cap = cap > len + part ? cap : len + part;
-                    memcpy(buf + len, pbuf, part);
-                    len += part;
-                }
-            }
-        }
-        free(order);
-        order = NULL;
-    }
-    free(pbuf);
-    pbuf = NULL;
+    if (!local && sorted) local = gmr__kvt_sorted(tables[0], &order);
     GMR_CALL(gmr__agree(gmr__stage_comm(st), local));
     GMR_CALL(gmr__stage_drop(st, group)); /* a stale copy from an interrupted run */
-    GMR_CALL(gmr__stage_put(st, group, "records", buf, len));
-    if (written) *written = len;
-    free(buf);
-    buf = NULL;
+    GMR_CALL(gmr__stage_put_tables(st, group, "records", tables, ntables, order, written));
     GMR_CALL_MPI(MPI_Allreduce(&ledger_len, &any_ledger, 1, MPI_UINT64_T, MPI_MAX, gmr__stage_comm(st)));
     if (any_ledger) GMR_CALL(gmr__stage_put(st, group, "ledger", ledger, ledger_len));
     GMR_CALL(gmr__stage_mark(st, group, meta, NULL));
 out:
-    free(pbuf);
-    free(buf);
+    free(order);
     return err;
 }
 

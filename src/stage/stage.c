@@ -29,6 +29,7 @@
 #include "gridmr/log.h"
 
 #define STAGE_CHUNK (1u << 20) /* bytes per chunk of a records dataset */
+#define STAGE_PIECE (4u << 20) /* bytes a rank writes per collective round, and its buffer */
 
 struct gmr__stage {
     MPI_Comm comm;
@@ -187,27 +188,37 @@ out:
     return err;
 }
 
-gmr_err gmr__stage_put(gmr__stage *st, const char *group, const char *name, const void *buf, uint64_t len)
+gmr_err gmr__stage_put_fill(gmr__stage *st, const char *group, const char *name, uint64_t len, uint64_t longest,
+                           gmr__stage_fill_fn fill, void *ctx)
 {
-    gmr_err err = GMR_OK;
-    uint64_t mine[3], *seg = NULL, total = 0;
+    gmr_err err = GMR_OK, local = GMR_OK;
+    uint64_t mine[3], *seg = NULL, total = 0, cap, off, written = 0;
     hid_t g = H5I_INVALID_HID, space = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dset = H5I_INVALID_HID;
     hid_t dcpl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
     hsize_t dims, maxdims = H5S_UNLIMITED, chunk, count, sdims[2];
-    char segname[256];
+    char segname[256], *buf = NULL;
+    XXH3_state_t *xs = NULL;
+    int more = 1;
 
     GMR_CHECK(snprintf(segname, sizeof segname, "%s_segments", name) < (int)sizeof segname, GMR_ERR_ARG,
               "stage dataset name too long: %s", name);
+    cap = longest > STAGE_PIECE ? longest : STAGE_PIECE;
+    if (cap > len && len) cap = len < STAGE_PIECE ? len : cap; /* a small segment needs no 4 MiB */
+    seg = calloc((size_t)st->size * 3, sizeof *seg);
+    buf = malloc(cap + 1);
+    xs = XXH3_createState();
+    if (!seg || !buf || !xs) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    if (xs) XXH3_64bits_reset(xs);
+    GMR_CALL(gmr__agree(st->comm, local));
     mine[0] = 0;
     mine[1] = len;
-    mine[2] = XXH3_64bits(buf, (size_t)len);
-    seg = calloc((size_t)st->size * 3, sizeof *seg);
-    GMR_CALL(gmr__agree(st->comm, seg ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")));
+    mine[2] = 0;
     GMR_CALL_MPI(MPI_Allgather(mine, 3, MPI_UINT64_T, seg, 3, MPI_UINT64_T, st->comm));
     for (int r = 0; r < st->size; r++) {
         seg[3 * r] = total;
         total += seg[3 * r + 1];
     }
+    off = seg[3 * st->rank];
 
     GMR_CALL(group_open(st, group, 1, &g));
     /* a stale copy (from an interrupted run) goes first */
@@ -225,18 +236,42 @@ gmr_err gmr__stage_put(gmr__stage *st, const char *group, const char *name, cons
     GMR_H5_ID(dset, H5Dcreate2(g, name, H5T_NATIVE_UINT8, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
     GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
     GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-    count = len;
-    GMR_H5_ID(mspace, H5Screate_simple(1, &count, NULL));
-    GMR_CALL(gmr__h5_select_range(space, mspace, seg[3 * st->rank], len));
-    if (total) GMR_CALL_H5(H5Dwrite(dset, H5T_NATIVE_UINT8, mspace, space, dxpl, buf));
+
+    /* rounds of one collective transfer each, every rank writing its next piece (or nothing),
+     * until no rank has bytes left: the data never sits whole in memory a second time */
+    while (more && total) {
+        uint64_t n = 0;
+        int left, any = 0;
+        if (!local && written < len) {
+            fill(ctx, buf, cap, &n);
+            if (n == 0 || written + n > len)
+                local = GMR_ERROR(GMR_ERR_INTERNAL, "stage %s: %s/%s: framing gave %llu bytes at %llu of %llu",
+                                  st->path, group, name, (unsigned long long)n, (unsigned long long)written,
+                                  (unsigned long long)len);
+            if (local) n = 0;
+        }
+        XXH3_64bits_update(xs, buf, (size_t)n);
+        count = n;
+        GMR_H5_ID(mspace, H5Screate_simple(1, &count, NULL));
+        GMR_CALL(gmr__h5_select_range(space, mspace, off + written, n));
+        GMR_CALL_H5(H5Dwrite(dset, H5T_NATIVE_UINT8, mspace, space, dxpl, buf));
+        H5Sclose(mspace);
+        mspace = H5I_INVALID_HID;
+        written += n;
+        left = !local && written < len;
+        GMR_CALL_MPI(MPI_Allreduce(&left, &any, 1, MPI_INT, MPI_LOR, st->comm));
+        more = any;
+    }
+    GMR_CALL(gmr__agree(st->comm, local));
     H5Dclose(dset);
     dset = H5I_INVALID_HID;
     H5Sclose(space);
     space = H5I_INVALID_HID;
-    H5Sclose(mspace);
-    mspace = H5I_INVALID_HID;
 
     /* segments: (offset, length, checksum) per rank; rank 0 writes the whole table */
+    mine[0] = off;
+    mine[2] = XXH3_64bits_digest(xs);
+    GMR_CALL_MPI(MPI_Allgather(mine, 3, MPI_UINT64_T, seg, 3, MPI_UINT64_T, st->comm));
     sdims[0] = (hsize_t)st->size;
     sdims[1] = 3;
     GMR_H5_ID(space, H5Screate_simple(2, sdims, NULL));
@@ -255,8 +290,75 @@ out:
     if (mspace >= 0) H5Sclose(mspace);
     if (space >= 0) H5Sclose(space);
     if (g >= 0) H5Gclose(g);
+    if (xs) XXH3_freeState(xs);
+    free(buf);
     free(seg);
     return err;
+}
+
+/* gmr__stage_put's filler: the caller's bytes, a piece at a time. */
+typedef struct bytes_feed {
+    const char *p;
+    uint64_t len, pos;
+} bytes_feed;
+
+static int feed_bytes(void *vf, char *buf, uint64_t cap, uint64_t *len)
+{
+    bytes_feed *f = vf;
+    uint64_t n = f->len - f->pos < cap - *len ? f->len - f->pos : cap - *len;
+    memcpy(buf + *len, f->p + f->pos, n);
+    *len += n;
+    f->pos += n;
+    return f->pos < f->len;
+}
+
+gmr_err gmr__stage_put(gmr__stage *st, const char *group, const char *name, const void *buf, uint64_t len)
+{
+    bytes_feed f = {buf, len, 0};
+    return gmr__stage_put_fill(st, group, name, len, 0, feed_bytes, &f);
+}
+
+/* gmr__stage_put_tables's filler: the tables' records, table after table. */
+typedef struct tables_feed {
+    gmr__kvt *const *tables;
+    int n, i;
+    gmr__kvt_cursor c;
+} tables_feed;
+
+static int feed_tables(void *vf, char *buf, uint64_t cap, uint64_t *len)
+{
+    tables_feed *f = vf;
+    while (f->i < f->n) {
+        if (gmr__kvt_cursor_fill(&f->c, buf, cap, len)) return 1;
+        if (++f->i < f->n) {
+            f->c.t = f->tables[f->i];
+            f->c.order = NULL;
+            f->c.pos = f->c.vcur = 0;
+        }
+    }
+    return 0;
+}
+
+gmr_err gmr__stage_put_tables(gmr__stage *st, const char *group, const char *name, gmr__kvt *const *tables,
+                              int ntables, const uint32_t *order, uint64_t *written)
+{
+    uint64_t len = 0, longest = 0;
+    tables_feed f;
+    for (int i = 0; i < ntables; i++) {
+        uint64_t b, m;
+        gmr__kvt_framed_size(tables[i], &b, &m);
+        len += b;
+        if (m > longest) longest = m;
+    }
+    memset(&f, 0, sizeof f);
+    f.tables = tables;
+    f.n = ntables;
+    if (ntables) {
+        f.c.t = tables[0];
+        f.c.order = order;
+    }
+    if (written) *written = len;
+    return gmr__stage_put_fill(st, group, name, len, longest, feed_tables, &f);
 }
 
 struct gmr__stage_stream {
@@ -507,45 +609,58 @@ out:
 gmr_err gmr__stage_save(gmr__stage *st, const char *phase, gmr__kvt *const *tables, int ntables,
                         const uint64_t meta[GMR_STAGE_META], const char *text)
 {
-    gmr_err err = GMR_OK, local = GMR_OK;
-    char *buf = NULL, *pbuf = NULL;
-    uint64_t cap = 0, len = 0, pcap = 0;
-
-    for (int i = 0; i < ntables && !local; i++) {
-        uint64_t part = 0;
-        local = gmr__kvt_serialize(tables[i], &pbuf, &pcap, &part);
-        if (!local && part) {
-            char *grown = len + part > cap ? realloc(buf, len + part) : buf;
-            if (!grown) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot stage %llu bytes", (unsigned long long)(len + part));
-            if (!local) {
-                buf = grown;
-                cap = cap > len + part ? cap : len + part;
-                memcpy(buf + len, pbuf, part);
-                len += part;
-            }
-        }
-    }
-    GMR_CALL(gmr__agree(st->comm, local));
+    gmr_err err = GMR_OK;
     /* a stale copy of the phase (from an interrupted run) goes first */
     GMR_CALL(gmr__stage_drop(st, phase));
-    GMR_CALL(gmr__stage_put(st, phase, "records", buf, len));
+    GMR_CALL(gmr__stage_put_tables(st, phase, "records", tables, ntables, NULL, NULL));
     GMR_CALL(gmr__stage_mark(st, phase, meta, text));
 out:
-    free(pbuf);
-    free(buf);
     return err;
 }
 
 gmr_err gmr__stage_load(gmr__stage *st, const char *phase, gmr__kvt *const *tables, int ntables,
                         uint64_t meta[GMR_STAGE_META], char *text, size_t text_cap)
 {
-    gmr_err err = GMR_OK;
+    gmr_err err = GMR_OK, local = GMR_OK;
+    gmr__stage_stream *s = NULL;
     char *buf = NULL;
-    uint64_t len = 0;
+    uint64_t cap = STAGE_PIECE, have = 0, got = 1;
+
     GMR_CALL(gmr__stage_meta(st, phase, meta, text, text_cap));
-    GMR_CALL(gmr__stage_get(st, phase, "records", &buf, &len));
-    GMR_CALL(gmr__agree(st->comm, gmr__kvt_ingest_parts(tables, ntables, buf, len)));
+    GMR_CALL(gmr__stage_stream_open(st, phase, "records", &s));
+    /* a window at a time (independent reads): whole records are inserted, a record cut by the
+     * window's end waits for the next read; the stream checks the checksum at the end */
+    if (!(buf = malloc(cap))) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    while (!local && got) {
+        uint64_t at = 0;
+        local = gmr__stage_stream_read(s, buf + have, cap - have, &got);
+        have += got;
+        while (!local) {
+            uint32_t hdr[2];
+            uint64_t rec;
+            if (have - at < sizeof hdr) break;
+            memcpy(hdr, buf + at, sizeof hdr);
+            rec = sizeof hdr + (uint64_t)hdr[0] + hdr[1];
+            if (have - at < rec) {
+                if (rec > cap) { /* a record longer than the window: grow it */
+                    char *p = realloc(buf, rec);
+                    if (!p) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot read a %llu-byte record", (unsigned long long)rec);
+                    else buf = p, cap = rec;
+                }
+                break;
+            }
+            at += rec;
+        }
+        if (!local && at) local = gmr__kvt_ingest_parts(tables, ntables, buf, at);
+        if (!local && at < have) memmove(buf, buf + at, (size_t)(have - at));
+        have -= at;
+        if (!local && !got && have)
+            local = GMR_ERROR(GMR_ERR_DATA, "stage %s: %s/records of rank %d ends inside a record", st->path, phase,
+                              st->rank);
+    }
 out:
+    gmr__stage_stream_close(&s);
     free(buf);
+    if (!err) err = gmr__agree(st->comm, local);
     return err;
 }

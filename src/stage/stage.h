@@ -35,6 +35,17 @@ int gmr__stage_has(gmr__stage *st, const char *phase);
  * replaced), in one collective transfer, with an (offset, length, XXH3) row per rank in
  * `group`/`name`_segments. */
 gmr_err gmr__stage_put(gmr__stage *st, const char *group, const char *name, const void *buf, uint64_t len);
+/* The same, the bytes coming from fill, which appends whole records to buf[*len..cap) while
+ * they fit and returns 1 while some remain; len is this rank's total (exact), longest its
+ * longest record. The segment is written in collective rounds of a few MiB through one
+ * buffer, so it is never whole in memory a second time. */
+typedef int (*gmr__stage_fill_fn)(void *ctx, char *buf, uint64_t cap, uint64_t *len);
+gmr_err gmr__stage_put_fill(gmr__stage *st, const char *group, const char *name, uint64_t len, uint64_t longest,
+                           gmr__stage_fill_fn fill, void *ctx);
+/* Collective. The records of ntables tables, one after the other (the first in `order` when
+ * given: gmr__kvt_sorted), in the shuffle's framing. *written (may be NULL): this rank's bytes. */
+gmr_err gmr__stage_put_tables(gmr__stage *st, const char *group, const char *name, gmr__kvt *const *tables,
+                              int ntables, const uint32_t *order, uint64_t *written);
 /* Collective. Reads this rank's segment of `group`/`name` into *buf (malloc'd, *len bytes;
  * free it) and verifies its checksum. A missing dataset, one written by another rank count or
  * a damaged segment on any rank returns GMR_ERR_DATA on every rank. */
