@@ -28,9 +28,9 @@
  *                     them back: the plain baseline with the same parallelism
  *   posix-single      rank 0 alone write()s all ranks' bytes (the same total) sequentially,
  *                     then read()s them back: the plain single-writer baseline
- *   stage-io          the stage's own I/O path, gmr__stage_put + mark / gmr__stage_get, of the
- *                     bytes already serialised: its HDF5 layout, collective transfer, segment
- *                     table and checksums (the CPU of framing the tables and of re-inserting
+ *   stage-io          the stage's own I/O path, gmr__stage_put + mark / the stream reads of
+ *                     gmr__stage_load (4 MiB windows), of bytes already serialised: its HDF5
+ *                     layout, collective transfers, segment table and checksums (the CPU of framing the tables and of re-inserting
  *                     them is left out: it is in "stage" and alone in "stage-cpu")
  *   stage-cpu         no file: serialising + XXH3 (the CPU part of gmr__stage_save) in the
  *                     write columns, XXH3 + ingest into fresh tables (of gmr__stage_load) in the
@@ -298,8 +298,9 @@ out:
     return err;
 }
 
-/* stage-io: the stage's own I/O path (gmr__stage_put/get: the HDF5 layout, one collective
- * transfer, the segment table, XXH3 checksums), of bytes already serialised. */
+/* stage-io: the stage's own I/O path (gmr__stage_put, and the stream reads of gmr__stage_load:
+ * the HDF5 layout, collective rounds, the segment table, XXH3 checksums), of bytes already
+ * serialised. */
 static gmr_err stage_io_write(bench *b, const char *path)
 {
     gmr_err err = GMR_OK;
@@ -315,15 +316,22 @@ out:
 
 static gmr_err stage_io_read(bench *b, const char *path)
 {
-    gmr_err err = GMR_OK;
+    gmr_err err = GMR_OK, local = GMR_OK;
     gmr__stage *st = NULL;
-    char *buf = NULL;
-    uint64_t len = 0;
+    gmr__stage_stream *s = NULL;
+    uint64_t got = 1;
+    /* as gmr__stage_load reads: a 4 MiB window at a time, the stream checking the checksum */
     GMR_CALL(gmr__stage_open(b->comm, path, BW_FINGERPRINT, 1, &st));
-    GMR_CALL(gmr__stage_get(st, BW_PHASE, "records", &buf, &len)); /* verifies the segment's XXH3 */
-    b->got = len;
+    GMR_CALL(gmr__stage_stream_open(st, BW_PHASE, "records", &s));
+    b->got = 0;
+    while (!local && got) {
+        local = gmr__stage_stream_read(s, b->rbuf, b->rcap < (4u << 20) ? b->rcap : (4u << 20), &got);
+        b->got += got;
+    }
+    gmr__stage_stream_close(&s);
+    GMR_CALL(gmr__agree(b->comm, local));
 out:
-    free(buf);
+    gmr__stage_stream_close(&s);
     gmr__stage_close(&st);
     return err;
 }
