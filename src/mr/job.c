@@ -1109,7 +1109,7 @@ static void pool_stop(struct lane_pool *p)
     p->quit = 1;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n; i++) {
+    for (int i = 0; p->lanes && i < p->n; i++) {
         lane *l = &p->lanes[i];
         if (l->started) pthread_join(l->tid, NULL);
         if (l->ms.map_ctx && l->ms.job && l->ms.map_ctx != l->ms.job->ctx) l->ms.job->ops->map_ctx_destroy(l->ms.map_ctx);
