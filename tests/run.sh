@@ -1,8 +1,8 @@
 #!/bin/sh
 # tests/run.sh BUILD: every test of `make check`.
 #
-# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen)
-#    at 1..4 ranks.
+# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen,
+#    check_lasso) at 1..4 ranks.
 # 2. MPI integration: each built-in job on generated and hand-made inputs, at 1, 2, 3 and 4
 #    ranks and several province counts, compared byte for byte with independent serial
 #    references (bench/hashcount for wordcount, tests/ref_aggregate for aggregate, and coreutils
@@ -40,7 +40,7 @@ for t in "$BUILD"/tests/check_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     case "$name" in
-    check_engine | check_stage | check_gen)
+    check_engine | check_stage | check_gen | check_lasso)
         for np in 1 2 3 4; do
             if CK_FORK=no mpi "$np" "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name on $np ranks"; cat "$T/unit.log"; fi
             tail -n 1 "$T/unit.log" | sed "s/^/$name np=$np: /"
