@@ -32,7 +32,7 @@ TEST_SRC := $(wildcard tests/check_*.c)
 
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-BENCHES  := $(BUILD)/bench/hashcount
+BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/lasso_bench
 
 LIBA     := $(BUILD)/lib/libgridmr.a
 LIBSO    := $(BUILD)/lib/libgridmr.so
@@ -56,7 +56,7 @@ check: deps
 	@$(MAKE) --no-print-directory all tests
 	@sh tests/run.sh $(BUILD)
 
-tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify
+tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify $(BUILD)/tests/ref_lasso
 
 bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox
@@ -100,9 +100,19 @@ $(BUILD)/tests/gen_verify: tests/gen_verify.c
 	@mkdir -p $(dir $@)
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lxxhash
 
+# the independent certificate of gridmr lasso: plain gcc and LAPACK, no gridmr code
+$(BUILD)/tests/ref_lasso: tests/ref_lasso.c
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -O2 -Wall -Wextra $(shell pkg-config --cflags openblas 2>/dev/null) -o $@ $< -llapacke $(shell pkg-config --libs openblas 2>/dev/null) -lm
+
 $(BUILD)/bench/hashcount: bench/hashcount.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lxxhash
+
+# the LASSO benchmark driver: rows generated per rank in memory, gmr_lasso_* timed (bench/lasso)
+$(BUILD)/bench/lasso_bench: $(BUILD)/obj/bench/lasso_bench.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)

@@ -295,6 +295,11 @@ static int active_set_solve(const problem *pr, const refstats *rs, int intercept
 {
     size_t n = pr->n;
     int m = a + (intercept ? 1 : 0), off = intercept ? 1 : 0, rc = 0;
+    if (m == 0) { /* no intercept, nothing active: the zero solution */
+        for (int j = 0; j < pr->p; j++) b[j] = 0;
+        *b0 = 0;
+        return 0;
+    }
     double *Z = malloc(n * (size_t)m * sizeof *Z), *yt = malloc(n * sizeof *yt), *tau = malloc(((size_t)m + 1) * sizeof *tau);
     double *v = calloc((size_t)m + 1, sizeof *v);
     REQUIRE(Z && yt && tau && v, "out of memory");
