@@ -4,6 +4,7 @@
 
 #include "gridmr/apps.h"
 #include "gridmr/err.h"
+#include "gridmr/lasso.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
 
