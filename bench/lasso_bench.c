@@ -14,6 +14,9 @@
  *               [--no-intercept] [--standardize] [--reps 3] [--seed 1] [--tol 1e-8]
  *   lasso_bench --n N --p P ... --csv FILE    writes the same rows as CSV instead (one process;
  *               columns x1..xP, y, and w with --weighted 1), for `gridmr lasso --input`
+ *   lasso_bench --n N --p P ... --h5 FILE     the same as an HDF5 file of columns (one 1-D
+ *               dataset per column and a root attribute `columns`)
+ *   --spoil R   (with --csv or --h5) makes x3 of row R (0-based) a NaN, for the error tests
  *
  * --lambda-frac F solves the single lambda F x lambda_max from a cold start (lambda_max comes
  * from a first fit that is not timed). Prints one line per repetition and a final line
@@ -28,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <hdf5.h>
 
 #include "gridmr/lasso.h"
 
@@ -125,7 +130,8 @@ int main(int argc, char **argv)
     size_t n = 100000, lo, hi;
     int p = 200, k = 10, weighted = 0, nlambda = 100, reps = 3, rank, size, intercept = 1, standardize = 0;
     double rho = 0.5, frac = 0, tol = 1e-8;
-    const char *csv = NULL;
+    const char *csv = NULL, *h5 = NULL;
+    long long spoil = -1;
     uint64_t seed = 1;
     double *x, *y, *w = NULL, ts[64], tv[64], tt[64];
     gmr_lasso_options o;
@@ -151,11 +157,74 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--no-intercept") == 0) intercept = 0;
         else if (strcmp(a, "--standardize") == 0) standardize = 1;
         else if (strcmp(a, "--csv") == 0) csv = v, i++;
+        else if (strcmp(a, "--h5") == 0) h5 = v, i++;
+        else if (strcmp(a, "--spoil") == 0) spoil = atoll(v), i++;
         else {
             if (rank == 0) fprintf(stderr, "lasso_bench: unknown option %s (see the comment at the top of bench/lasso_bench.c)\n", a);
             MPI_Finalize();
             return 2;
         }
+    }
+    if (h5) { /* rank 0 writes all rows, 4096 at a time, column by column */
+        int rc = 0;
+        if (rank == 0) {
+            size_t chunk = 4096;
+            int ncol = p + 1 + weighted;
+            hsize_t dims = (hsize_t)n;
+            hid_t f = H5Fcreate(h5, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), space = H5Screate_simple(1, &dims, NULL);
+            hid_t *d = calloc((size_t)ncol, sizeof *d);
+            double *col = malloc(chunk * sizeof *col);
+            size_t ncap = (size_t)ncol * 40 + 1;
+            char *names = malloc(ncap), name[32];
+            x = malloc(chunk * (size_t)p * sizeof *x);
+            y = malloc(chunk * sizeof *y);
+            w = malloc(chunk * sizeof *w);
+            rc = f < 0 || space < 0 || !d || !col || !names || !x || !y || !w;
+            names[0] = 0;
+            for (int c = 0; !rc && c < ncol; c++) {
+                if (c < p) snprintf(name, sizeof name, "x%d", c + 1);
+                else snprintf(name, sizeof name, "%s", c == p ? "y" : "w");
+                snprintf(names + strlen(names), ncap - strlen(names), "%s%s", c ? "," : "", name);
+                d[c] = H5Dcreate2(f, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                rc = d[c] < 0;
+            }
+            if (!rc) {
+                hid_t at = H5Tcopy(H5T_C_S1), as = H5Screate(H5S_SCALAR), a;
+                H5Tset_size(at, strlen(names) + 1);
+                a = H5Acreate2(f, "columns", at, as, H5P_DEFAULT, H5P_DEFAULT);
+                rc = a < 0 || H5Awrite(a, at, names) < 0;
+                H5Aclose(a);
+                H5Sclose(as);
+                H5Tclose(at);
+            }
+            for (size_t i0 = 0; !rc && i0 < n; i0 += chunk) {
+                size_t i1 = i0 + chunk < n ? i0 + chunk : n;
+                hsize_t start = (hsize_t)i0, cnt = (hsize_t)(i1 - i0);
+                hid_t ms = H5Screate_simple(1, &cnt, NULL);
+                make_rows(seed, i0, i1, p, k, rho, weighted, x, y, w);
+                if (spoil >= (long long)i0 && spoil < (long long)i1 && p >= 3) x[(size_t)(spoil - (long long)i0) * (size_t)p + 2] = NAN;
+                H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &cnt, NULL);
+                for (int c = 0; !rc && c < ncol; c++) {
+                    for (size_t i = 0; i < i1 - i0; i++) col[i] = c < p ? x[i * (size_t)p + (size_t)c] : (c == p ? y[i] : w[i]);
+                    rc = H5Dwrite(d[c], H5T_NATIVE_DOUBLE, ms, space, H5P_DEFAULT, col) < 0;
+                }
+                H5Sclose(ms);
+            }
+            for (int c = 0; d && c < ncol; c++)
+                if (d[c] > 0) H5Dclose(d[c]);
+            if (space >= 0) H5Sclose(space);
+            if (f < 0 || H5Fclose(f) < 0) rc = 1;
+            if (rc) fprintf(stderr, "lasso_bench: cannot write %s\n", h5);
+            free(d);
+            free(col);
+            free(names);
+            free(x);
+            free(y);
+            free(w);
+        }
+        MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        MPI_Finalize();
+        return rc;
     }
     if (csv) { /* rank 0 writes all rows, 4096 at a time */
         int rc = 0;
@@ -171,6 +240,7 @@ int main(int argc, char **argv)
             for (size_t i0 = 0; !rc && i0 < n; i0 += chunk) {
                 size_t i1 = i0 + chunk < n ? i0 + chunk : n;
                 make_rows(seed, i0, i1, p, k, rho, weighted, x, y, w);
+                if (spoil >= (long long)i0 && spoil < (long long)i1 && p >= 3) x[(size_t)(spoil - (long long)i0) * (size_t)p + 2] = NAN;
                 for (size_t i = 0; i < i1 - i0; i++) {
                     for (int j = 0; j < p; j++) fprintf(fp, "%.17g,", x[i * (size_t)p + (size_t)j]);
                     if (weighted) fprintf(fp, "%.17g,%.17g\n", y[i], w[i]);

@@ -16,7 +16,8 @@
 #    injected defects exactly as corrupt.csv lists them), the byte split, the defect count for
 #    a rate, and the error paths.
 # 4. The LASSO (gridmr lasso): generated correlated, uncentred, unscaled data fitted at 1..4
-#    ranks (weights, kernel weights, no intercept, standardised), each path certified by the
+#    ranks (weights, kernel weights, no intercept, standardised; CSV and HDF5 input, which must
+#    give the same model), each path certified by the
 #    independent tests/ref_lasso (KKT and duality gap from the rows, an exact QR solve on the
 #    active set matching the objective to 1e-12) and the same on every rank count; prediction,
 #    gamma_locRMSE at operating points with the threshold test, the documented treatments
@@ -401,6 +402,16 @@ for cfg in "--weights w" "--no-intercept" "--kernel x1,x2 --z0 1.002,50.3 --band
         if lasso_same "$L/d1.txt" "$L/d$np.txt" > "$T/log"; then ok; else bad "lasso $cfg: np=$np differs from np=1"; cat "$T/log"; fi
     done
 done
+# HDF5 input (one dataset per column, read by row blocks with collective transfers): the same
+# model, bit for bit, as the same rows in CSV on the same rank count
+"$LB" --n 3000 --p 15 --k 5 --rho 0.8 --weighted 1 --seed 5 --h5 "$L/d.h5" > "$T/log" 2>&1 || { bad "lasso: generating HDF5 data"; cat "$T/log"; }
+for np in 1 3; do
+    expect "lasso: HDF5 input np=$np" 0 "" mpi "$np" "$G" lasso --quiet --input "$L/d.h5" --response y --weights w --nlambda 30 --output "$L/h.h5"
+    mpi "$np" "$G" lasso --quiet --input "$L/d.csv" --response y --weights w --nlambda 30 --output "$L/c.h5" > /dev/null 2>&1
+    if "$G" dump "$L/h.h5" > "$L/h.txt" && "$G" dump "$L/c.h5" > "$L/c.txt" && cmp -s "$L/h.txt" "$L/c.txt"; then ok; else bad "lasso: HDF5 input np=$np differs from CSV"; fi
+done
+"$LB" --n 3000 --p 15 --k 5 --seed 5 --spoil 2500 --h5 "$L/nan.h5" > /dev/null 2>&1
+expect "lasso: NaN in HDF5" 65 "nan.h5: row 2501: column 'x3': nan is not a finite number" mpi 3 "$G" lasso --input "$L/nan.h5" --response y --output "$L/e.h5"
 # the dump: 30 blocks in order lambda, objective, gap, intercept, beta...; lambda_max first, all zero
 if [ "$(grep -c '^lambda ' "$L/d1.txt")" -eq 30 ] && [ "$(head -n 5 "$L/d1.txt" | cut -d' ' -f1 | tr '\n' ' ')" = "lambda objective gap intercept lambda " ] \
     && awk '$1 == "lambda" { if (NR > 1 && !($2 < prev)) exit 1; prev = $2 }' "$L/d1.txt" \

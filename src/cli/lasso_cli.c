@@ -31,6 +31,8 @@
 
 #define EXIT_USAGE 2
 #define EXIT_DATAERR 65
+/* where a header lives, for messages: line 1 of a CSV file, nothing for HDF5 */
+#define AT1(t) ((t)->hdf5 ? "" : ":1")
 
 typedef struct lasso_opts {
     const char *input, *response, *weights, *output, *predict, *points;
@@ -50,14 +52,15 @@ typedef struct lasso_opts {
 void gmr__cli_lasso_usage(FILE *f)
 {
     fprintf(f,
-            "usage: gridmr lasso --input DATA.csv --response COL [options] --output MODEL.h5\n"
+            "usage: gridmr lasso --input DATA.csv|DATA.h5 --response COL [options] --output MODEL.h5\n"
             "       gridmr lasso --predict MODEL.h5 --input DATA.csv [--at K | --lambda L] [--output PRED.csv]\n"
             "       gridmr lasso --predict MODEL.h5 --input DATA.csv --points Z.csv [--threshold T]\n"
             "\n"
             "Weighted LASSO across the ranks of the job (docs/lasso.md): minimises\n"
             "  1/2 sum_i w_i (y_i - b0 - x_i^T b)^2 + lambda sum_j pen_j |b_j|\n"
-            "on a CSV file with a header; every column but the response, the weights and --exclude is a\n"
-            "feature. Writes the path of solutions to MODEL.h5 (`gridmr dump MODEL.h5` prints it).\n"
+            "on a CSV file with a header, or an HDF5 file of 1-D datasets, one per column (in the order of\n"
+            "its `columns` attribute if it has one); every column but the response, the weights and\n"
+            "--exclude is a feature. Writes the path of solutions to MODEL.h5 (`gridmr dump` prints it).\n"
             "\n"
             "fit options:\n"
             "  --response COL        the response column y (required)\n"
@@ -299,11 +302,13 @@ static int in_list(char **v, int n, const char *name)
 static gmr_err check_weights(MPI_Comm comm, const gmr__table *t, int col, const char *name)
 {
     gmr_err local = GMR_OK;
+    char where[600];
     for (size_t i = 0; i < t->nrows && !local; i++) {
         double w = t->v[i * (size_t)t->width + (size_t)col];
-        if (w < 0)
-            local = GMR_ERROR(GMR_ERR_DATA, "%s:%llu: column '%s': weight %g is negative", t->path,
-                              (unsigned long long)t->line[i], name, w);
+        if (w < 0) {
+            gmr__table_where(t, i, where, sizeof where);
+            local = GMR_ERROR(GMR_ERR_DATA, "%s: column '%s': weight %g is negative", where, name, w);
+        }
     }
     return gmr__agree(comm, local);
 }
@@ -327,15 +332,15 @@ static int run_fit(MPI_Comm comm, lasso_opts *o, int rank, int size)
     /* columns: identical on every rank */
     uniform = 1;
     resp = gmr__table_column(&t, o->response);
-    GMR_CHECK(resp >= 0, GMR_ERR_DATA, "%s:1: no column named '%s' (the response)", o->input, o->response);
+    GMR_CHECK(resp >= 0, GMR_ERR_DATA, "%s%s: no column named '%s' (the response)", o->input, AT1(&t), o->response);
     if (o->weights) {
         wcol = gmr__table_column(&t, o->weights);
-        GMR_CHECK(wcol >= 0, GMR_ERR_DATA, "%s:1: no column named '%s' (the weights)", o->input, o->weights);
+        GMR_CHECK(wcol >= 0, GMR_ERR_DATA, "%s%s: no column named '%s' (the weights)", o->input, AT1(&t), o->weights);
         GMR_CHECK(wcol != resp, GMR_ERR_ARG, "the response '%s' cannot be the weights too", o->response);
     }
     for (int i = 0; i < o->nexclude; i++) {
-        GMR_CHECK(gmr__table_column(&t, o->exclude[i]) >= 0, GMR_ERR_DATA, "%s:1: no column named '%s' (--exclude)",
-                  o->input, o->exclude[i]);
+        GMR_CHECK(gmr__table_column(&t, o->exclude[i]) >= 0, GMR_ERR_DATA, "%s%s: no column named '%s' (--exclude)",
+                  o->input, AT1(&t), o->exclude[i]);
     }
     dest = malloc((size_t)t.ncols * sizeof *dest);
     names = malloc((size_t)t.ncols * sizeof *names);
@@ -346,7 +351,7 @@ static int run_fit(MPI_Comm comm, lasso_opts *o, int rank, int size)
         if (c == resp || c == wcol || in_list(o->exclude, o->nexclude, t.names[c])) continue;
         for (int d = 0; d < c; d++)
             GMR_CHECK(strcmp(t.names[d], t.names[c]) != 0 || dest[d] < 0, GMR_ERR_DATA,
-                      "%s:1: two feature columns are named '%s'", o->input, t.names[c]);
+                      "%s%s: two feature columns are named '%s'", o->input, AT1(&t), t.names[c]);
         names[p] = t.names[c];
         dest[c] = p++;
     }
@@ -357,7 +362,7 @@ static int run_fit(MPI_Comm comm, lasso_opts *o, int rank, int size)
     if (wcol >= 0) dest[wcol] = width++;
     for (int k = 0; k < o->nkernel; k++) {
         int c = gmr__table_column(&t, o->kernel[k]);
-        GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s:1: no column named '%s' (--kernel)", o->input, o->kernel[k]);
+        GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s%s: no column named '%s' (--kernel)", o->input, AT1(&t), o->kernel[k]);
         GMR_CHECK(c != resp && c != wcol, GMR_ERR_ARG, "kernel column '%s' is the response or the weights", o->kernel[k]);
         if (dest[c] < 0) dest[c] = width++; /* an excluded column still gives the kernel its values */
         kcol[k] = dest[c];
@@ -530,7 +535,7 @@ static gmr_err read_points(MPI_Comm comm, const char *path, char **kernel, int n
     for (int c = 0; c < t.ncols; c++) dest[c] = -1;
     for (int k = 0; k < nk; k++) {
         int c = gmr__table_column(&t, kernel[k]);
-        GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s:1: no column named '%s' (a kernel column of the model)", path, kernel[k]);
+        GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s%s: no column named '%s' (a kernel column of the model)", path, AT1(&t), kernel[k]);
         dest[c] = k;
     }
     GMR_CALL(gmr__table_read(comm, &t, dest, nk));
@@ -596,7 +601,7 @@ static int run_predict(MPI_Comm comm, lasso_opts *o, int rank)
     for (int c = 0; c < t.ncols; c++) dest[c] = -1;
     for (int j = 0; j < p; j++) {
         int c = gmr__table_column(&t, gmr_lasso_model_name(m, j));
-        GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s:1: no column named '%s' (a feature of the model)", o->input,
+        GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s%s: no column named '%s' (a feature of the model)", o->input, AT1(&t),
                   gmr_lasso_model_name(m, j));
         dest[c] = j;
     }
@@ -605,7 +610,7 @@ static int run_predict(MPI_Comm comm, lasso_opts *o, int rank)
     if (rname && (resp = gmr__table_column(&t, rname)) >= 0 && dest[resp] < 0) dest[resp] = width++;
     if (o->points) {
         GMR_CHECK(resp >= 0 && dest[resp] == p, GMR_ERR_DATA,
-                  "%s:1: no column named '%s': gamma_locRMSE needs the response of the rows", o->input,
+                  "%s%s: no column named '%s': gamma_locRMSE needs the response of the rows", o->input, AT1(&t),
                   rname ? rname : "(the model has no response name)");
         kattr = gmr_lasso_model_attr(m, "kernel");
         GMR_CHECK(kattr && split_names(kattr, &kernel, &nk) == 0, GMR_ERR_ARG,
@@ -618,7 +623,7 @@ static int run_predict(MPI_Comm comm, lasso_opts *o, int rank)
         GMR_CHECK(kcol, GMR_ERR_NOMEM, "out of memory");
         for (int q = 0; q < nk; q++) {
             int c = gmr__table_column(&t, kernel[q]);
-            GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s:1: no column named '%s' (a kernel column of the model)", o->input,
+            GMR_CHECK(c >= 0, GMR_ERR_DATA, "%s%s: no column named '%s' (a kernel column of the model)", o->input, AT1(&t),
                       kernel[q]);
             if (dest[c] < 0) dest[c] = width++;
             kcol[q] = dest[c];
