@@ -378,6 +378,7 @@ static int run_fit(MPI_Comm comm, lasso_opts *o, int rank, int size)
         w = malloc((t.nrows + 1) * sizeof *w);
         uniform = 0;
         GMR_CALL(gmr__agree(comm, w ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate %zu weights", t.nrows)));
+        uniform = 1; /* the values were checked when read: only the bandwidth can be wrong, everywhere */
         GMR_CALL(gmr_lasso_kernel_weights(t.nrows, t.v, (size_t)t.width, o->nkernel, kcol, o->z0, o->bandwidth, w, NULL));
     }
     t_read = MPI_Wtime() - t0;
