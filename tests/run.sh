@@ -410,6 +410,11 @@ for np in 1 3; do
     mpi "$np" "$G" lasso --quiet --input "$L/d.csv" --response y --weights w --nlambda 30 --output "$L/c.h5" > /dev/null 2>&1
     if "$G" dump "$L/h.h5" > "$L/h.txt" && "$G" dump "$L/c.h5" > "$L/c.txt" && cmp -s "$L/h.txt" "$L/c.txt"; then ok; else bad "lasso: HDF5 input np=$np differs from CSV"; fi
 done
+# weights all 1 reproduce the unweighted problem, bit for bit
+awk -F, 'BEGIN { OFS = "," } { print $0, (NR == 1 ? "one" : 1) }' "$L/d.csv" > "$L/ones.csv"
+mpi 2 "$G" lasso --quiet --input "$L/ones.csv" --response y --weights one --nlambda 20 --output "$L/o1.h5" > /dev/null 2>&1
+mpi 2 "$G" lasso --quiet --input "$L/ones.csv" --response y --exclude one --nlambda 20 --output "$L/o0.h5" > /dev/null 2>&1
+if "$G" dump "$L/o1.h5" > "$L/o1.txt" && "$G" dump "$L/o0.h5" > "$L/o0.txt" && [ -s "$L/o1.txt" ] && cmp -s "$L/o1.txt" "$L/o0.txt"; then ok; else bad "lasso: weights of 1 differ from no weights"; fi
 "$LB" --n 3000 --p 15 --k 5 --seed 5 --spoil 2500 --h5 "$L/nan.h5" > /dev/null 2>&1
 expect "lasso: NaN in HDF5" 65 "nan.h5: row 2501: column 'x3': nan is not a finite number" mpi 3 "$G" lasso --input "$L/nan.h5" --response y --output "$L/e.h5"
 # the dump: 30 blocks in order lambda, objective, gap, intercept, beta...; lambda_max first, all zero
