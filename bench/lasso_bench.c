@@ -27,7 +27,10 @@
  * the maximum over ranks of the process CPU time of the same interval (CLOCK_PROCESS_CPUTIME_ID):
  * on a machine shared with other work the CPU time is what the fit would take alone, the wall
  * time what it took. (Open MPI's shared-memory transport polls while it waits, so waiting in
- * a collective counts as CPU time too.) */
+ * a collective counts as CPU time too.) other_pct is the median share of the machine's CPUs that
+ * other work took during a fit (from /proc/stat: busy time of all CPUs minus the ranks' CPU
+ * time, over CPUs x wall time), and quiet_total_s / quiet_n the median total and the number of
+ * the fits during which other work took at most 10%. */
 #define _XOPEN_SOURCE 700
 #include <math.h>
 #include <mpi.h>
@@ -125,6 +128,21 @@ static double cpu_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* busy and total jiffies of all CPUs so far (0, 0 when /proc/stat cannot be read) */
+static void machine_ticks(double *busy, double *total)
+{
+    unsigned long long v[10] = {0};
+    FILE *fp = fopen("/proc/stat", "r");
+    *busy = *total = 0;
+    if (!fp) return;
+    if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+               &v[7], &v[8], &v[9]) >= 8) {
+        for (int i = 0; i < 8; i++) *total += (double)v[i];
+        *busy = *total - (double)v[3] - (double)v[4];
+    }
+    fclose(fp);
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, z = *(const double *)b;
@@ -145,7 +163,8 @@ int main(int argc, char **argv)
     const char *csv = NULL, *h5 = NULL;
     long long spoil = -1;
     uint64_t seed = 1;
-    double *x, *y, *w = NULL, ts[64], tv[64], tt[64], tc[64];
+    double *x, *y, *w = NULL, ts[64], tv[64], tt[64], tc[64], to[64], tq[64];
+    int nq = 0;
     gmr_lasso_options o;
     gmr_lasso_info info;
     gmr_lasso_fit f;
@@ -302,9 +321,10 @@ int main(int argc, char **argv)
     }
     for (int r = 0; r < reps; r++) {
         gmr_lasso l = NULL;
-        double t0, t1, t2, c0, loc[3], mx[3];
+        double t0, t1, t2, c0, loc[3], mx[3], b0, n0, b1, n1, own = 0, mine;
         if (gmr_lasso_create(MPI_COMM_WORLD, &l) || gmr_lasso_set_options(l, &o)) goto fail;
         MPI_Barrier(MPI_COMM_WORLD);
+        machine_ticks(&b0, &n0);
         t0 = MPI_Wtime();
         c0 = cpu_now();
         if (gmr_lasso_set_data(l, &rows)) goto fail;
@@ -314,11 +334,18 @@ int main(int argc, char **argv)
         loc[0] = t1 - t0;
         loc[1] = t2 - t1;
         loc[2] = cpu_now() - c0;
+        machine_ticks(&b1, &n1);
+        mine = loc[2];
         MPI_Allreduce(loc, mx, 3, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        MPI_Allreduce(&mine, &own, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
         ts[r] = mx[0];
         tv[r] = mx[1];
         tt[r] = mx[0] + mx[1];
         tc[r] = mx[2];
+        /* jiffies are 1/100 s: the machine's busy share minus ours, over all CPUs */
+        to[r] = n1 > n0 ? 100 * ((b1 - b0) / (n1 - n0) - own / ((n1 - n0) / 100.0)) : 0;
+        if (to[r] < 0) to[r] = 0;
+        if (to[r] <= 10) tq[nq++] = tt[r];
         gmr_lasso_get_info(l, &info);
         maxgap = 0;
         for (int q = 0; q < info.nlambda; q++) {
@@ -327,9 +354,9 @@ int main(int argc, char **argv)
         }
         gmr_lasso_get_fit(l, info.nlambda - 1, &f);
         if (rank == 0)
-            printf("rep %d: stats %.4f s, solve %.4f s, total %.4f s (cpu %.4f s); %d lambdas, %d converged, max rel gap "
-                   "%.2e, %d non-zero at lambda %.6g (R^2 %.6f)\n",
-                   r + 1, ts[r], tv[r], tt[r], tc[r], info.nlambda, info.nconverged, maxgap, f.nonzero, f.lambda, f.r2);
+            printf("rep %d: stats %.4f s, solve %.4f s, total %.4f s (cpu %.4f s, other work %.0f%%); %d lambdas, %d "
+                   "converged, max rel gap %.2e, %d non-zero at lambda %.6g (R^2 %.6f)\n",
+                   r + 1, ts[r], tv[r], tt[r], tc[r], to[r], info.nlambda, info.nconverged, maxgap, f.nonzero, f.lambda, f.r2);
         gmr_lasso_destroy(&l);
         continue;
     fail:
@@ -337,9 +364,10 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     if (rank == 0)
-        printf("result n=%zu p=%d ranks=%d weighted=%d stats_s=%.4f solve_s=%.4f total_s=%.4f cpu_s=%.4f lambdas=%d "
-               "converged=%d max_rel_gap=%.3g nonzero_last=%d\n",
-               n, p, size, weighted, median(ts, reps), median(tv, reps), median(tt, reps), median(tc, reps), info.nlambda,
+        printf("result n=%zu p=%d ranks=%d weighted=%d stats_s=%.4f solve_s=%.4f total_s=%.4f cpu_s=%.4f other_pct=%.0f "
+               "quiet_total_s=%.4f quiet_n=%d lambdas=%d converged=%d max_rel_gap=%.3g nonzero_last=%d\n",
+               n, p, size, weighted, median(ts, reps), median(tv, reps), median(tt, reps), median(tc, reps),
+               median(to, reps), nq ? median(tq, nq) : 0.0, nq, info.nlambda,
                info.nconverged, maxgap, f.nonzero);
     free(x);
     free(y);
