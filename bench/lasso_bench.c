@@ -17,6 +17,11 @@
  *   lasso_bench --n N --p P ... --h5 FILE     the same as an HDF5 file of columns (one 1-D
  *               dataset per column and a root attribute `columns`)
  *   --spoil R   (with --csv or --h5) makes x3 of row R (0-based) a NaN, for the error tests
+ *   lasso_bench --n N --p P ... --versus-one  under mpirun -np K: alternates a fit on the K ranks
+ *               with a fit on rank 0 alone (MPI_COMM_SELF) of all n rows, which rank 0 then
+ *               holds in full while the others sleep (no polling) in an MPI_Ibarrier; --reps
+ *               pairs, generated once. Prints `pair r: 1 rank T1 s, K ranks TK s, ratio` and
+ *               `versus ... one_s=<median> many_s=<median> speedup=<median of the ratios>`
  *
  * --lambda-frac F solves the single lambda F x lambda_max from a cold start (lambda_max comes
  * from a first fit that is not timed). Prints one line per repetition and a final line
@@ -162,6 +167,7 @@ int main(int argc, char **argv)
     double rho = 0.5, frac = 0, tol = 1e-8;
     const char *csv = NULL, *h5 = NULL;
     long long spoil = -1;
+    int versus = 0;
     uint64_t seed = 1;
     double *x, *y, *w = NULL, ts[64], tv[64], tt[64], tc[64], to[64], tq[64];
     int nq = 0;
@@ -190,6 +196,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--csv") == 0) csv = v, i++;
         else if (strcmp(a, "--h5") == 0) h5 = v, i++;
         else if (strcmp(a, "--spoil") == 0) spoil = atoll(v), i++;
+        else if (strcmp(a, "--versus-one") == 0) versus = 1;
         else {
             if (rank == 0) fprintf(stderr, "lasso_bench: unknown option %s (see the comment at the top of bench/lasso_bench.c)\n", a);
             MPI_Finalize();
@@ -292,14 +299,17 @@ int main(int argc, char **argv)
     if (reps > 64) reps = 64;
     lo = n * (size_t)rank / (size_t)size;
     hi = n * (size_t)(rank + 1) / (size_t)size;
-    x = malloc((hi - lo) * (size_t)p * sizeof *x + 8);
-    y = malloc((hi - lo) * sizeof *y + 8);
-    if (weighted) w = malloc((hi - lo) * sizeof *w + 8);
-    if (!x || !y || (weighted && !w)) {
-        fprintf(stderr, "lasso_bench: out of memory for %zu rows x %d\n", hi - lo, p);
-        MPI_Abort(MPI_COMM_WORLD, 1);
+    {   /* with --versus-one rank 0 holds every row; its block of the K-rank fit is their start */
+        size_t held = versus && rank == 0 ? n : hi - lo;
+        x = malloc(held * (size_t)p * sizeof *x + 8);
+        y = malloc(held * sizeof *y + 8);
+        if (weighted) w = malloc(held * sizeof *w + 8);
+        if (!x || !y || (weighted && !w)) {
+            fprintf(stderr, "lasso_bench: out of memory for %zu rows x %d\n", held, p);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        make_rows(seed, lo, lo + held, p, k, rho, weighted, x, y, w);
     }
-    make_rows(seed, lo, hi, p, k, rho, weighted, x, y, w);
     gmr_lasso_rows rows = {.nrows = hi - lo, .p = p, .x = x, .ldx = (size_t)p, .y = y, .incy = 1, .w = w, .incw = 1};
     gmr_lasso_options_init(&o);
     o.nlambda = nlambda;
@@ -318,6 +328,73 @@ int main(int argc, char **argv)
         o.lambdas = &lam;
         o.nlambdas = 1;
         gmr_lasso_destroy(&l);
+    }
+    if (versus) {
+        double one[64], many[64], ratio[64], o1[64], on[64];
+        for (int r = 0; r < reps; r++) {
+            gmr_lasso l = NULL;
+            double t0, loc, mx, b0, n0, b1, n1, c0, cpu, own;
+            MPI_Request req;
+            int done = 0;
+            /* the K-rank fit */
+            MPI_Barrier(MPI_COMM_WORLD);
+            machine_ticks(&b0, &n0);
+            t0 = MPI_Wtime();
+            c0 = cpu_now();
+            if (gmr_lasso_create(MPI_COMM_WORLD, &l) || gmr_lasso_set_options(l, &o) || gmr_lasso_set_data(l, &rows) ||
+                gmr_lasso_solve(l))
+                goto fail_v;
+            loc = MPI_Wtime() - t0;
+            cpu = cpu_now() - c0;
+            machine_ticks(&b1, &n1);
+            gmr_lasso_destroy(&l);
+            MPI_Allreduce(&loc, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+            MPI_Allreduce(&cpu, &own, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+            many[r] = mx;
+            on[r] = n1 > n0 ? 100 * ((b1 - b0) / (n1 - n0) - own / ((n1 - n0) / 100.0)) : 0;
+            /* rank 0 alone on every row; the others sleep */
+            if (rank == 0) {
+                gmr_lasso_rows all = rows;
+                all.nrows = n;
+                machine_ticks(&b0, &n0);
+                t0 = MPI_Wtime();
+                c0 = cpu_now();
+                if (gmr_lasso_create(MPI_COMM_SELF, &l) || gmr_lasso_set_options(l, &o) || gmr_lasso_set_data(l, &all) ||
+                    gmr_lasso_solve(l))
+                    goto fail_v;
+                one[r] = MPI_Wtime() - t0;
+                cpu = cpu_now() - c0;
+                machine_ticks(&b1, &n1);
+                gmr_lasso_destroy(&l);
+                o1[r] = n1 > n0 ? 100 * ((b1 - b0) / (n1 - n0) - cpu / ((n1 - n0) / 100.0)) : 0;
+                ratio[r] = one[r] / many[r];
+                printf("pair %d: 1 rank %.4f s (other work %.0f%%), %d ranks %.4f s (other work %.0f%%), ratio %.3f\n", r + 1,
+                       one[r], o1[r] > 0 ? o1[r] : 0, size, many[r], on[r] > 0 ? on[r] : 0, ratio[r]);
+                fflush(stdout);
+            }
+            MPI_Ibarrier(MPI_COMM_WORLD, &req);
+            while (!done) {
+                struct timespec ms = {0, 1000000};
+                MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+                if (!done) nanosleep(&ms, NULL);
+            }
+            continue;
+        fail_v:
+            fprintf(stderr, "lasso_bench: %s\n", gmr_err_message());
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        if (rank == 0) {
+            double a = median(one, reps), b = median(many, reps), c = median(ratio, reps), d = median(o1, reps),
+                   e = median(on, reps);
+            printf("versus n=%zu p=%d ranks=%d pairs=%d one_s=%.4f many_s=%.4f speedup=%.3f other_pct_one=%.0f "
+                   "other_pct_many=%.0f\n",
+                   n, p, size, reps, a, b, c, d > 0 ? d : 0, e > 0 ? e : 0);
+        }
+        free(x);
+        free(y);
+        free(w);
+        MPI_Finalize();
+        return 0;
     }
     for (int r = 0; r < reps; r++) {
         gmr_lasso l = NULL;
