@@ -20,8 +20,13 @@
  *   lasso_bench --n N --p P ... --versus-one  under mpirun -np K: alternates a fit on the K ranks
  *               with a fit on rank 0 alone (MPI_COMM_SELF) of all n rows, which rank 0 then
  *               holds in full while the others sleep (no polling) in an MPI_Ibarrier; --reps
- *               pairs, generated once. Prints `pair r: 1 rank T1 s, K ranks TK s, ratio` and
- *               `versus ... one_s=<median> many_s=<median> speedup=<median of the ratios>`
+ *               pairs, generated once. As a control, each pair also times every rank fitting its
+ *               own block alone on MPI_COMM_SELF at the same moment (no communication at all):
+ *               T1 / that time is what the machine gives K independent processes of this work
+ *               then, the ceiling of the speedup (two virtual CPUs that share a physical core
+ *               give less than 2). Prints `pair r: ...` lines and `versus ... one_s=<median>
+ *               many_s=<median> speedup=<median of the ratios> ceiling=<median of the control
+ *               ratios>`
  *
  * --lambda-frac F solves the single lambda F x lambda_max from a cold start (lambda_max comes
  * from a first fit that is not timed). Prints one line per repetition and a final line
@@ -330,7 +335,7 @@ int main(int argc, char **argv)
         gmr_lasso_destroy(&l);
     }
     if (versus) {
-        double one[64], many[64], ratio[64], o1[64], on[64];
+        double one[64], many[64], ratio[64], o1[64], on[64], ctrl[64], cratio[64];
         for (int r = 0; r < reps; r++) {
             gmr_lasso l = NULL;
             double t0, loc, mx, b0, n0, b1, n1, c0, cpu, own;
@@ -352,6 +357,15 @@ int main(int argc, char **argv)
             MPI_Allreduce(&cpu, &own, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
             many[r] = mx;
             on[r] = n1 > n0 ? 100 * ((b1 - b0) / (n1 - n0) - own / ((n1 - n0) / 100.0)) : 0;
+            /* the control: every rank alone on its own block, all at once */
+            MPI_Barrier(MPI_COMM_WORLD);
+            t0 = MPI_Wtime();
+            if (gmr_lasso_create(MPI_COMM_SELF, &l) || gmr_lasso_set_options(l, &o) || gmr_lasso_set_data(l, &rows) ||
+                gmr_lasso_solve(l))
+                goto fail_v;
+            loc = MPI_Wtime() - t0;
+            gmr_lasso_destroy(&l);
+            MPI_Allreduce(&loc, &ctrl[r], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
             /* rank 0 alone on every row; the others sleep */
             if (rank == 0) {
                 gmr_lasso_rows all = rows;
@@ -368,8 +382,11 @@ int main(int argc, char **argv)
                 gmr_lasso_destroy(&l);
                 o1[r] = n1 > n0 ? 100 * ((b1 - b0) / (n1 - n0) - cpu / ((n1 - n0) / 100.0)) : 0;
                 ratio[r] = one[r] / many[r];
-                printf("pair %d: 1 rank %.4f s (other work %.0f%%), %d ranks %.4f s (other work %.0f%%), ratio %.3f\n", r + 1,
-                       one[r], o1[r] > 0 ? o1[r] : 0, size, many[r], on[r] > 0 ? on[r] : 0, ratio[r]);
+                cratio[r] = one[r] / ctrl[r];
+                printf("pair %d: 1 rank %.4f s (other work %.0f%%), %d ranks %.4f s (other work %.0f%%), ratio %.3f; "
+                       "control %d independent %.4f s, ceiling %.3f\n",
+                       r + 1, one[r], o1[r] > 0 ? o1[r] : 0, size, many[r], on[r] > 0 ? on[r] : 0, ratio[r], size, ctrl[r],
+                       cratio[r]);
                 fflush(stdout);
             }
             MPI_Ibarrier(MPI_COMM_WORLD, &req);
@@ -385,10 +402,10 @@ int main(int argc, char **argv)
         }
         if (rank == 0) {
             double a = median(one, reps), b = median(many, reps), c = median(ratio, reps), d = median(o1, reps),
-                   e = median(on, reps);
-            printf("versus n=%zu p=%d ranks=%d pairs=%d one_s=%.4f many_s=%.4f speedup=%.3f other_pct_one=%.0f "
+                   e = median(on, reps), f = median(cratio, reps);
+            printf("versus n=%zu p=%d ranks=%d pairs=%d one_s=%.4f many_s=%.4f speedup=%.3f ceiling=%.3f other_pct_one=%.0f "
                    "other_pct_many=%.0f\n",
-                   n, p, size, reps, a, b, c, d > 0 ? d : 0, e > 0 ? e : 0);
+                   n, p, size, reps, a, b, c, f, d > 0 ? d : 0, e > 0 ? e : 0);
         }
         free(x);
         free(y);
