@@ -17,6 +17,9 @@
  *   - weights all 1 reproduce the unweighted problem; weights times 3 with lambda times 3 give
  *     the same coefficients (the glmnet relation lambda = lambda_glmnet sum w);
  *   - standardize = penalising sd_j |b_j| = fitting pre-scaled columns and scaling back;
+ *   - FISTA (chosen automatically above max_features) reaches the relative gap, recomputed from
+ *     the rows, at every lambda, with an objective between the Gram method's exact optimum and
+ *     1e-8 above it;
  *   - bad inputs (NaN or Inf in X or y, a negative weight, all weights 0, lambda < 0, p
  *     differing between ranks, p over the limit) fail on every rank with the documented code;
  *     a constant column gets coefficient 0 and a flag; n < p still satisfies the KKT
@@ -882,10 +885,12 @@ START_TEST(test_bad_inputs_fail_everywhere_with_a_clear_error)
         gmr_lasso_destroy(NULL);
         gmr_err_clear();
     }
-    /* p over the limit, and p differing between ranks */
+    /* p over the Gram limit with the Gram method asked for, and p differing between ranks */
     o.max_features = 5;
+    o.method = GMR_LASSO_GRAM;
     expect_failure(&pr, &o, GMR_ERR_ARG, "p over max_features", "limit of 5");
     o.max_features = GMR_LASSO_DEFAULT_MAX_FEATURES;
+    o.method = GMR_LASSO_AUTO;
     if (size > 1) {
         gmr_lasso l = NULL;
         size_t lo, hi;
@@ -979,6 +984,66 @@ START_TEST(test_fewer_rows_than_features_still_satisfies_kkt)
     gmr_lasso_destroy(&l);
     refstats_free(&rs);
     problem_free(&pr);
+}
+END_TEST
+
+/* ---- FISTA, for p too large for a Gram matrix ----------------------------------------------------- */
+
+START_TEST(test_fista_reaches_the_gap_and_the_gram_optimum)
+{
+    static const size_t which[] = {0, 2, 3, 4, 7};
+    for (size_t wi = 0; wi < sizeof which / sizeof which[0]; wi++) {
+        size_t ci = which[wi];
+        const config *cf = &configs[ci];
+        problem pr = {0};
+        refstats rs;
+        gmr_lasso_options o;
+        gmr_lasso g, f;
+        gmr_lasso_info gi, fi;
+        char msg[512] = "";
+        int ok = 1, p = 20;
+        ld *b = calloc((size_t)p, sizeof *b), b0;
+        ck_assert(b != NULL);
+        problem_make(&pr, 1100 + ci, 400, p, cf->rho, cf->wk);
+        refstats_make(&pr, cf->intercept, cf->standardize, &rs);
+        gmr_lasso_options_init(&o);
+        o.intercept = cf->intercept;
+        o.standardize = cf->standardize;
+        o.nlambda = 15;
+        g = fit_all(&pr, &o);
+        o.max_features = 10; /* p = 20 > 10: the automatic choice is FISTA */
+        f = fit_all(&pr, &o);
+        ck_assert(gmr_lasso_get_info(g, &gi) == GMR_OK && gmr_lasso_get_info(f, &fi) == GMR_OK);
+        all_assert(gi.method == GMR_LASSO_GRAM && fi.method == GMR_LASSO_FISTA && fi.nconverged == 15,
+                   "config %zu: methods %d and %d, FISTA converged at %d of 15 lambdas", ci, (int)gi.method,
+                   (int)fi.method, fi.nconverged);
+        for (int k = 0; k < 15 && ok; k++) {
+            gmr_lasso_fit fg, ff;
+            ld P, Pg, gap;
+            ck_assert(gmr_lasso_get_fit(g, k, &fg) == GMR_OK && gmr_lasso_get_fit(f, k, &ff) == GMR_OK);
+            fit_to_ld(&fg, p, &b0, b);
+            Pg = objective_rows(&pr, &rs, cf->intercept, fg.lambda, b0, b, NULL, NULL);
+            fit_to_ld(&ff, p, &b0, b);
+            gap = gap_rows(&pr, &rs, cf->intercept, ff.lambda, b0, b, &P);
+            /* certified by its own gap from the rows, and no better than the exact optimum */
+            /* (lambda_max comes from FISTA's own statistics, equal to rounding) */
+            if (fabs(ff.lambda - fg.lambda) > 1e-12 * fg.lambda || !(gap <= 1e-8L * P * (1 + 1e-6L) + 1e-13L * P) ||
+                !(P >= Pg * (1 - 1e-12L)) ||
+                !(P <= Pg * (1 + 1e-8L))) {
+                snprintf(msg, sizeof msg,
+                         "lambda %d: FISTA objective %.17Lg (gap from the rows %.3Lg relative), Gram %.17Lg", k, P, gap / P,
+                         Pg);
+                ok = 0;
+            }
+        }
+        all_assert(ok, "config %zu (rho %.1f, %s, intercept %d, standardize %d): %s", ci, cf->rho, wnames[cf->wk],
+                   cf->intercept, cf->standardize, msg);
+        gmr_lasso_destroy(&g);
+        gmr_lasso_destroy(&f);
+        refstats_free(&rs);
+        problem_free(&pr);
+        free(b);
+    }
 }
 END_TEST
 
@@ -1104,6 +1169,7 @@ static Suite *lasso_suite(void)
     tcase_add_test(tc, test_unit_weights_reproduce_the_unweighted_problem);
     tcase_add_test(tc, test_standardize_equals_fitting_prescaled_columns);
     tcase_add_test(tc, test_single_lambda_from_a_cold_start_matches_the_path);
+    tcase_add_test(tc, test_fista_reaches_the_gap_and_the_gram_optimum);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("inputs");

@@ -455,6 +455,14 @@ if awk -F, 'FILENAME == ARGV[1] { if (FNR > 1) yhat[FNR] = $1; next }
             g = sqrt(s); d = g - f[4]; if ((d < 0 ? -d : d) > 1e-9 * g) { print "point " q ": " f[4] " vs " g; exit 1 }
             if ((g > 30) != (f[7] == "update")) { print "point " q ": threshold verdict " f[7]; exit 1 } m++ }
         END { exit m != 3 }' "$L/kpred.csv" "$L/d.csv" "$T/out" && grep -q "operating points exceed gamma_locRMSE 30" "$T/out"; then ok; else bad "lasso: gamma_locRMSE at points"; cat "$T/out"; fi
+# FISTA (chosen above --max-features): every lambda converged, objectives within 1e-8 of the
+# Gram method's exact ones (and not below them)
+expect "lasso: Gram, 15 lambdas" 0 "" mpi 2 "$G" lasso --quiet --input "$L/d.csv" --response y --weights w --nlambda 15 --output "$L/g.h5"
+expect "lasso: FISTA above --max-features" 0 "" mpi 3 "$G" lasso --input "$L/d.csv" --response y --weights w --nlambda 15 --max-features 10 --output "$L/f.h5"
+if grep -q "method FISTA" "$T/out" && grep -q "converged  15 of 15" "$T/out" && "$G" dump "$L/g.h5" > "$L/g.txt" && "$G" dump "$L/f.h5" > "$L/f.txt" \
+    && [ "$(grep -c '^objective ' "$L/f.txt")" -eq 15 ] \
+    && paste -d ' ' "$(grep '^objective ' "$L/g.txt" > "$L/go.txt"; echo "$L/go.txt")" "$(grep '^objective ' "$L/f.txt" > "$L/fo.txt"; echo "$L/fo.txt")" \
+        | awk '{ g = $2; f = $4; if (!(f >= g * (1 - 1e-12) && f <= g * (1 + 1e-8))) { print "objective " f " vs the Gram method'"'"'s " g; exit 1 } }'; then ok; else bad "lasso: FISTA"; cat "$T/out"; fi
 # documented treatments: a constant column gets 0 and a warning; fewer rows than features work
 awk -F, 'BEGIN { OFS = "," } NR > 1 { $5 = "1.05" } { print }' "$L/d.csv" > "$L/const.csv"
 expect "lasso: constant column" 0 "column 'x5' is constant" mpi 2 "$G" lasso --input "$L/const.csv" --response y --weights w --nlambda 10 --output "$L/c.h5"
@@ -475,7 +483,8 @@ expect "lasso: lambda < 0" 2 "is negative" mpi 2 "$G" lasso --input "$L/d.csv" -
 expect "lasso: z0 length" 2 "--z0 has 1 values for 2 kernel columns" mpi 2 "$G" lasso --input "$L/d.csv" --response y --kernel x1,x2 --z0 1 --bandwidth 1 --output "$L/e.h5"
 expect "lasso: weights and kernel" 2 "choose one" mpi 1 "$G" lasso --input "$L/d.csv" --response y --weights w --kernel x1 --z0 1 --bandwidth 1 --output "$L/e.h5"
 expect "lasso: bad bandwidth" 2 "not a positive number" mpi 1 "$G" lasso --input "$L/d.csv" --response y --kernel x1 --z0 1 --bandwidth 0 --output "$L/e.h5"
-expect "lasso: too many features" 2 "limit of 10" mpi 2 "$G" lasso --input "$L/d.csv" --response y --max-features 10 --output "$L/e.h5"
+expect "lasso: too many features for the Gram method" 2 "limit of 10" mpi 2 "$G" lasso --input "$L/d.csv" --response y --method gram --max-features 10 --output "$L/e.h5"
+expect "lasso: bad method" 2 "is not auto, gram or fista" mpi 1 "$G" lasso --input "$L/d.csv" --response y --method newton --output "$L/e.h5"
 expect "lasso: missing input" 1 "nope.csv: No such file or directory" mpi 2 "$G" lasso --input "$L/nope.csv" --response y --output "$L/e.h5"
 expect "lasso: predict, missing feature" 65 "no column named 'x3' (a feature of the model)" mpi 2 "$G" lasso --predict "$L/u.h5" --input "$L/points.csv"
 mpi 1 "$G" wordcount --quiet --input "$L/points.csv" --output "$L/wc.h5" > /dev/null 2>&1

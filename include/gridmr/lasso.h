@@ -15,7 +15,9 @@
  * centred [X y]^T W [X y] with cblas_dsyrk; a second MPI_Allreduce sums the shares. From then
  * on every rank solves the same p x p problem: coordinate descent with covariance updates on
  * the Gram matrix, so the cost after the one pass over the data does not depend on n. The
- * duality gap, R^2, RMSE and gamma_locRMSE come from the same statistics in O(p^2).
+ * duality gap, R^2, RMSE and gamma_locRMSE come from the same statistics in O(p^2). Above
+ * max_features features (a Gram matrix too large), FISTA on the rows instead: one Allreduce of
+ * a p-vector per iteration.
  *
  * Typical use:
  *
@@ -53,6 +55,14 @@ extern "C" {
 #define GMR_LASSO_DEFAULT_MAX_FEATURES 4096 /* largest p for the Gram method (128 MiB of Gram) */
 #define GMR_LASSO_HARD_MAX_FEATURES 46340   /* (p + 2)^2 doubles must stay below 2^31 */
 
+/* How gmr_lasso_solve works (docs/lasso.md, "Large p"). */
+typedef enum gmr_lasso_method {
+    GMR_LASSO_AUTO = 0,  /* the Gram method up to max_features, FISTA above (default) */
+    GMR_LASSO_GRAM = 1,  /* coordinate descent on the p x p Gram matrix; refuse p > max_features */
+    GMR_LASSO_FISTA = 2  /* accelerated proximal gradient on the rows: one Allreduce of a p-vector
+                            per iteration, O(n_local p) per iteration, the rows kept until solved */
+} gmr_lasso_method;
+
 typedef struct gmr_lasso_options {
     int intercept;           /* 1 (default): fit an unpenalised intercept (the rows are centred) */
     int standardize;         /* 0 (default); 1: penalise sd_j |b_j| (glmnet's standardize = TRUE) */
@@ -68,8 +78,10 @@ typedef struct gmr_lasso_options {
     int strong_rules;        /* 1 (default): sequential strong rules with a KKT check */
     int polish;              /* 1 (default): finish each lambda with an exact solve on its active
                                 set (Cholesky, LAPACK), kept when signs and KKT conditions hold */
-    int max_features;        /* refuse p above this (default 4096, at most 46340): the Gram
-                                matrix takes 8 p^2 bytes on every rank and forming it n p^2 flops */
+    int max_features;        /* largest p for the Gram method (default 4096, at most 46340): the
+                                Gram matrix takes 8 p^2 bytes on every rank and forming it n p^2
+                                flops. Above it GMR_LASSO_AUTO uses FISTA, GMR_LASSO_GRAM refuses */
+    gmr_lasso_method method; /* GMR_LASSO_AUTO (default) */
 } gmr_lasso_options;
 
 /* Fill with the defaults above. Not collective. */
@@ -109,10 +121,14 @@ gmr_err gmr_lasso_set_attr(gmr_lasso l, const char *name, const char *value);
 /* Collective on comm. The sufficient statistics of this rank's rows: two passes over them
  * (weighted sums, then the centred Gram with cblas_dsyrk), two MPI_Allreduce. The rows are not
  * kept. Cost per rank n_local p^2 flops (the dsyrk) plus 2 n_local p; memory 8 (p+2)^2 bytes
- * plus a 256-row block. Errors, the same on every rank and reported by the rank holding the
+ * plus a 512-row block. With FISTA (p > max_features under GMR_LASSO_AUTO, or asked for) the
+ * second pass forms only the means, scales and X^T W y (O(n_local p), one Allreduce of 3p + 3
+ * doubles), and the rows are read again by gmr_lasso_solve: they must stay valid and unchanged
+ * until it returns. Errors, the same on every rank and reported by the rank holding the
  * row: GMR_ERR_DATA for a NaN or Inf (row and column named by global row index, counted from 0
  * across ranks in rank order), a negative weight, every weight 0, or values so large that the
- * sums overflow; GMR_ERR_ARG when p differs between ranks, p < 1 or p > max_features.
+ * sums overflow; GMR_ERR_ARG when p differs between ranks, p < 1 or, with GMR_LASSO_GRAM,
+ * p > max_features.
  * Treatments (see gmr_lasso_info): a constant column (zero weighted variance with an
  * intercept; all zero without) gets coefficient 0 and is flagged; n <= p is allowed (the
  * solution may then not be unique; the objective is). */
@@ -121,7 +137,8 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *rows);
 /* Collective on comm. Solves the path (or the given lambdas) on the statistics: warm starts,
  * strong rules, coordinate descent to the relative gap, optional polish. Every rank returns
  * rank 0's path (broadcast), so results are identical on all ranks. Cost O(p^2) per sweep at
- * most, independent of n. */
+ * most, independent of n. With FISTA: warm starts, O(n_local p) and one MPI_Allreduce of p + 2
+ * doubles per iteration (two every 10th, for the duality gap), no polish. */
 gmr_err gmr_lasso_solve(gmr_lasso l);
 
 typedef struct gmr_lasso_info {
@@ -135,6 +152,7 @@ typedef struct gmr_lasso_info {
     int nlambda;          /* path length (after gmr_lasso_solve; 0 before) */
     int nconverged;       /* lambdas that reached the tolerance */
     double t_stats, t_solve; /* seconds in gmr_lasso_set_data (max over ranks) and the solve */
+    gmr_lasso_method method; /* GMR_LASSO_GRAM or GMR_LASSO_FISTA: the one in use */
 } gmr_lasso_info;
 
 /* Not collective. */
@@ -149,7 +167,7 @@ typedef struct gmr_lasso_fit {
     double intercept;     /* b0 (0 without an intercept) */
     const double *beta;   /* p coefficients on the original scale (valid while the owner lives) */
     int nonzero;          /* coefficients != 0 */
-    long passes;          /* coordinate descent sweeps */
+    long passes;          /* coordinate descent sweeps (FISTA: iterations) */
     int converged;        /* rel_gap <= tol reached */
     int polished;         /* the exact active-set solve was kept */
     double r2;            /* 1 - r^T W r / sum w (y - ybar)^2 (paper eq. 3 when w = 1) */

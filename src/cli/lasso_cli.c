@@ -42,7 +42,7 @@ typedef struct lasso_opts {
     double *z0, *lambdas;
     int nz0, nlambdas;
     double bandwidth, ratio, tol, threshold, at_lambda;
-    int nlambda, max_features, no_intercept, standardize, no_polish, no_screen, quiet, at;
+    int nlambda, max_features, no_intercept, standardize, no_polish, no_screen, quiet, at, method;
     int have_bandwidth, have_threshold, have_at_lambda, have_nlambda;
     long max_passes;
     char text[2048]; /* the options as given (stored in the model) */
@@ -81,8 +81,11 @@ void gmr__cli_lasso_usage(FILE *f)
             "                        are reported on the original scale either way\n"
             "  --no-polish           skip the exact active-set solve that finishes each lambda\n"
             "  --no-strong-rules     keep every feature in the working set\n"
-            "  --max-features P      refuse more features than this (default %d, at most %d: the\n"
-            "                        Gram matrix takes 8 P^2 bytes per rank)\n"
+            "  --max-features P      the largest p for the Gram method (default %d, at most %d: the\n"
+            "                        Gram matrix takes 8 P^2 bytes per rank); above it, FISTA\n"
+            "  --method M            auto (default: Gram up to --max-features, FISTA above), gram\n"
+            "                        (refuse more features) or fista (one Allreduce of a p-vector per\n"
+            "                        iteration over the rows; --max-passes bounds its iterations)\n"
             "  --output MODEL.h5     the model file (required)\n"
             "\n"
             "predict options:\n"
@@ -198,6 +201,12 @@ static int parse_opts(int argc, char **argv, lasso_opts *o)
         else if (strcmp(a, "--output") == 0) o->output = v;
         else if (strcmp(a, "--predict") == 0) o->predict = v;
         else if (strcmp(a, "--points") == 0) o->points = v;
+        else if (strcmp(a, "--method") == 0) {
+            if (strcmp(v, "auto") == 0) o->method = GMR_LASSO_AUTO;
+            else if (strcmp(v, "gram") == 0) o->method = GMR_LASSO_GRAM;
+            else if (strcmp(v, "fista") == 0) o->method = GMR_LASSO_FISTA;
+            else return fail(o, "--method: '%s' is not auto, gram or fista", v, "");
+        }
         else if (strcmp(a, "--kernel") == 0) {
             if (o->kernel || split_names(v, &o->kernel, &o->nkernel)) return fail(o, "--kernel: '%s' is not a list of column names", v, "");
         } else if (strcmp(a, "--exclude") == 0) {
@@ -246,8 +255,8 @@ static int parse_opts(int argc, char **argv, lasso_opts *o)
     }
     if (!o->input) return fail(o, "%s", "--input DATA.csv is required", "");
     if (o->predict) {
-        if (o->response || o->weights || o->kernel || o->z0 || o->have_nlambda)
-            return fail(o, "%s", "--predict takes a model: --response, --weights, --kernel, --z0 and --nlambda belong to the fit", "");
+        if (o->response || o->weights || o->kernel || o->z0 || o->have_nlambda || o->method)
+            return fail(o, "%s", "--predict takes a model: --response, --weights, --kernel, --z0, --nlambda and --method belong to the fit", "");
         if (o->at && o->have_at_lambda) return fail(o, "%s", "--at and --lambda both choose the lambda: give one", "");
         if (o->have_at_lambda && o->nlambdas != 1) return fail(o, "%s", "--lambda with --predict takes one value", "");
         if (o->have_threshold && !o->points) return fail(o, "%s", "--threshold needs --points Z.csv", "");
@@ -396,6 +405,7 @@ static int run_fit(MPI_Comm comm, lasso_opts *o, int rank, int size)
     lo.strong_rules = !o->no_screen;
     lo.polish = !o->no_polish;
     lo.max_features = o->max_features;
+    lo.method = (gmr_lasso_method)o->method;
     GMR_CALL(gmr_lasso_create(comm, &l));
     GMR_CALL(gmr_lasso_set_options(l, &lo));
     GMR_CALL(gmr_lasso_set_names(l, p, names));
@@ -462,10 +472,10 @@ static int run_fit(MPI_Comm comm, lasso_opts *o, int rank, int size)
         if (!o->quiet) {
             printf("gridmr lasso: %llu rows (%llu with a positive weight), %d features, %d ranks\n",
                    (unsigned long long)info.nrows, (unsigned long long)info.npositive, p, size);
-            printf("  response   %s; weights %s%s%s; intercept %s; standardize %s\n", o->response,
+            printf("  response   %s; weights %s%s; intercept %s; standardize %s; method %s\n", o->response,
                    o->weights ? "column " : (o->kernel ? "Gaussian kernel on " : "none"),
-                   o->weights ? o->weights : (o->kernel ? o->kernel_text : ""), "", lo.intercept ? "yes" : "no",
-                   lo.standardize ? "yes" : "no");
+                   o->weights ? o->weights : (o->kernel ? o->kernel_text : ""), lo.intercept ? "yes" : "no",
+                   lo.standardize ? "yes" : "no", info.method == GMR_LASSO_FISTA ? "FISTA" : "Gram");
             printf("  lambda     %d, from %.6g down to %.6g (lambda_max %.6g, sum of weights %.6g)\n", info.nlambda,
                    first.lambda, last.lambda, info.lambda_max, info.sum_w);
             printf("  converged  %d of %d to relative duality gap %g (largest %.3g)\n", info.nconverged, info.nlambda,

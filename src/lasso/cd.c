@@ -276,9 +276,9 @@ static void solve_one(work *wk, const gmr_lasso_options *o, double lambda, doubl
                       gmr__lasso_path *path)
 {
     const gmr__lasso_problem *pb = wk->pb;
-    int p = wk->p, converged = 0, polished = 0, nonzero = 0;
+    int p = wk->p, converged = 0, polished = 0;
     long passes = 0, since_best = 0;
-    double best = INFINITY, b0 = 0, *beta = path->beta + (size_t)k * (size_t)p;
+    double best = INFINITY;
     uint64_t prev_sig = 0, tried_sig = 0;
     gapinfo gi;
 
@@ -339,23 +339,31 @@ static void solve_one(work *wk, const gmr_lasso_options *o, double lambda, doubl
     if (o->polish && !polished && polish(wk, lambda, &gi)) polished = 1;
     converged = gi.gap <= o->tol * gi.primal;
 
+    gmr__lasso_record(pb, path, k, lambda, wk->b, gi.primal, gi.gap, gi.rss, passes, converged, polished);
+}
+
+void gmr__lasso_record(const gmr__lasso_problem *pb, gmr__lasso_path *path, int k, double lambda, const double *b,
+                       double primal, double gap, double rss, long passes, int converged, int polished)
+{
+    int p = pb->p, nonzero = 0;
+    double b0 = 0, *beta = path->beta + (size_t)k * (size_t)p;
     for (int j = 0; j < p; j++) {
-        beta[j] = wk->b[j];
-        if (wk->b[j] != 0) nonzero++;
+        beta[j] = b[j];
+        if (b[j] != 0) nonzero++;
     }
     if (pb->intercept) {
         b0 = pb->ymean;
         for (int j = 0; j < p; j++)
-            if (wk->b[j] != 0) b0 -= pb->xmean[j] * wk->b[j];
+            if (b[j] != 0) b0 -= pb->xmean[j] * b[j];
     }
     path->field[GMR__LF_LAMBDA][k] = lambda;
-    path->field[GMR__LF_OBJECTIVE][k] = gi.primal;
-    path->field[GMR__LF_GAP][k] = gi.gap;
-    path->field[GMR__LF_REL_GAP][k] = gi.primal > 0 ? gi.gap / gi.primal : 0;
+    path->field[GMR__LF_OBJECTIVE][k] = primal;
+    path->field[GMR__LF_GAP][k] = gap;
+    path->field[GMR__LF_REL_GAP][k] = primal > 0 ? gap / primal : 0;
     path->field[GMR__LF_INTERCEPT][k] = b0;
-    path->field[GMR__LF_R2][k] = pb->tss > 0 ? 1 - gi.rss / pb->tss : (gi.rss == 0 ? 1 : 0);
-    path->field[GMR__LF_RMSE][k] = pb->sum_w > 0 ? sqrt(gi.rss / pb->sum_w) : 0;
-    path->field[GMR__LF_GAMMA][k] = sqrt(gi.rss);
+    path->field[GMR__LF_R2][k] = pb->tss > 0 ? 1 - rss / pb->tss : (rss == 0 ? 1 : 0);
+    path->field[GMR__LF_RMSE][k] = pb->sum_w > 0 ? sqrt(rss / pb->sum_w) : 0;
+    path->field[GMR__LF_GAMMA][k] = sqrt(rss);
     path->field[GMR__LF_PASSES][k] = (double)passes;
     path->field[GMR__LF_NONZERO][k] = nonzero;
     path->field[GMR__LF_CONVERGED][k] = converged;

@@ -1,4 +1,5 @@
-/* lasso.c: the gmr_lasso handle: options, the path of lambdas, the solve and its results.
+/* lasso.c: the gmr_lasso handle: options, the path of lambdas, the solve and its results
+ * (coordinate descent on the Gram matrix in cd.c, or FISTA on the rows in fista.c).
  *
  * The statistics (stats.c) are the same on every rank after their Allreduce, so every rank
  * could solve on its own; to guarantee bit-identical answers whatever the MPI library does
@@ -31,6 +32,7 @@ void gmr_lasso_options_init(gmr_lasso_options *o)
     o->strong_rules = 1;
     o->polish = 1;
     o->max_features = GMR_LASSO_DEFAULT_MAX_FEATURES;
+    o->method = GMR_LASSO_AUTO;
 }
 
 gmr_err gmr__lasso_path_alloc(gmr__lasso_path *path, int p, int nlambda)
@@ -155,6 +157,7 @@ void gmr_lasso_destroy(gmr_lasso *lp)
     free(l->xmean);
     free(l->pen);
     free(l->constant);
+    free(l->diag);
     gmr__lasso_path_free(&l->path);
     free(l);
     *lp = NULL;
@@ -171,6 +174,8 @@ gmr_err gmr_lasso_set_options(gmr_lasso l, const gmr_lasso_options *o)
     GMR_CHECK(o->max_passes >= 1, GMR_ERR_ARG, "max_passes %ld is not positive", o->max_passes);
     GMR_CHECK(o->max_features >= 1 && o->max_features <= GMR_LASSO_HARD_MAX_FEATURES, GMR_ERR_ARG,
               "max_features %d is not in 1..%d", o->max_features, GMR_LASSO_HARD_MAX_FEATURES);
+    GMR_CHECK(o->method == GMR_LASSO_AUTO || o->method == GMR_LASSO_GRAM || o->method == GMR_LASSO_FISTA, GMR_ERR_ARG,
+              "unknown method %d", (int)o->method);
     if (o->lambdas) {
         GMR_CHECK(o->nlambdas >= 1, GMR_ERR_ARG, "%d lambdas given", o->nlambdas);
         for (int k = 0; k < o->nlambdas; k++)
@@ -240,6 +245,8 @@ gmr_err gmr_lasso_solve(gmr_lasso l)
     GMR_CHECK(l->have_stats, GMR_ERR_STATE, "gmr_lasso_solve before gmr_lasso_set_data");
     GMR_CHECK(l->opt.intercept == l->intercept && l->opt.standardize == l->standardize, GMR_ERR_STATE,
               "the intercept or standardize option changed after gmr_lasso_set_data");
+    GMR_CHECK(l->fista == (l->opt.method == GMR_LASSO_FISTA || (l->opt.method == GMR_LASSO_AUTO && l->p > l->opt.max_features)),
+              GMR_ERR_STATE, "the method or max_features changed after gmr_lasso_set_data");
     nl = l->opt.lambdas ? l->opt.nlambdas : l->opt.nlambda;
     lambdas = malloc((size_t)nl * sizeof *lambdas);
     GMR_CHECK(lambdas, GMR_ERR_NOMEM, "cannot allocate %d lambdas", nl);
@@ -257,13 +264,16 @@ gmr_err gmr_lasso_solve(gmr_lasso l)
             lambdas[k] = k == 0 ? l->lambda_max : l->lambda_max * pow(ratio, (double)k / (double)(nl - 1));
     }
     local = gmr__lasso_path_alloc(&l->path, l->p, nl);
-    if (!local) {
+    if (l->fista) { /* collective, its errors agreed inside */
+        GMR_CALL(gmr__agree(l->comm, local));
+        GMR_CALL(gmr__lasso_fista_path(l, lambdas, nl, &l->path));
+    } else if (!local) {
         gmr__lasso_problem pb = {.p = l->p, .G = l->G, .c = l->c, .yy = l->yy, .pen = l->pen, .skip = l->constant,
                                  .tss = l->tss, .sum_w = l->sw2, .intercept = l->intercept, .xmean = l->xmean,
                                  .ymean = l->ymean};
         local = gmr__lasso_path_solve(&pb, &l->opt, lambdas, nl, &l->path);
     }
-    GMR_CALL(gmr__agree(l->comm, local));
+    if (!l->fista) GMR_CALL(gmr__agree(l->comm, local));
     GMR_CALL_MPI(MPI_Bcast(l->path.buf, (int)((size_t)nl * (size_t)(GMR__LF_COUNT + l->p)), MPI_DOUBLE, 0, l->comm));
     l->solved = 1;
     l->t_solve = MPI_Wtime() - t0;
@@ -286,6 +296,7 @@ gmr_err gmr_lasso_get_info(gmr_lasso l, gmr_lasso_info *info)
     info->nconstant = l->nconstant;
     info->constant = l->constant;
     info->t_stats = l->t_stats;
+    info->method = l->fista ? GMR_LASSO_FISTA : GMR_LASSO_GRAM;
     if (l->solved) {
         info->nlambda = l->path.nlambda;
         for (int k = 0; k < l->path.nlambda; k++) info->nconverged += l->path.field[GMR__LF_CONVERGED][k] != 0;
@@ -331,6 +342,7 @@ gmr_err gmr_lasso_write(gmr_lasso l, const char *path)
             for (int i = 0; !local && i < a.n; i++) local = gmr__lasso_attrs_set(&all, a.name[i], a.value[i]);
             if (!local) local = gmr__lasso_attrs_set(&all, "intercept", l->intercept ? "yes" : "no");
             if (!local) local = gmr__lasso_attrs_set(&all, "standardize", l->standardize ? "yes" : "no");
+            if (!local) local = gmr__lasso_attrs_set(&all, "method", l->fista ? "fista" : "gram");
             snprintf(num, sizeof num, "%.17g", l->opt.tol);
             if (!local) local = gmr__lasso_attrs_set(&all, "tol", num);
             snprintf(num, sizeof num, "%.17g", l->lambda_max);

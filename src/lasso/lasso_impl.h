@@ -2,6 +2,7 @@
  *
  *   stats.c  gmr_lasso_set_data: the two passes over the rows and the two Allreduce
  *   cd.c     coordinate descent on the Gram matrix along a path of lambdas (serial)
+ *   fista.c  accelerated proximal gradient on the rows, for p too large for a Gram matrix
  *   lasso.c  the handle: options, solve, results
  *   model.c  the model file (HDF5), reading it back, prediction and gamma_locRMSE */
 #ifndef GMR_LASSO_IMPL_H
@@ -68,6 +69,15 @@ double gmr__lasso_lambda_max(const gmr__lasso_problem *pb);
 gmr_err gmr__lasso_path_solve(const gmr__lasso_problem *pb, const gmr_lasso_options *o, const double *lambdas,
                               int nlambda, gmr__lasso_path *path);
 
+/* Not collective: stores the solution b (p values) at path index k with its figures. */
+void gmr__lasso_record(const gmr__lasso_problem *pb, gmr__lasso_path *path, int k, double lambda, const double *b,
+                       double primal, double gap, double rss, long passes, int converged, int polished);
+
+struct gmr_lasso;
+/* Collective on l->comm: the FISTA path over the rows kept by gmr_lasso_set_data. Errors are
+ * agreed (the same on every rank). */
+gmr_err gmr__lasso_fista_path(struct gmr_lasso *l, const double *lambdas, int nlambda, gmr__lasso_path *path);
+
 /* Named string attributes (the model's root attributes). */
 typedef struct gmr__lasso_attrs {
     int n;
@@ -97,6 +107,9 @@ struct gmr_lasso {
     int nconstant;
     double yy, tss, ymean, sw2; /* sw2: sum of sqrt(w)^2, the Gram's own weight total */
     double lambda_max;
+    int fista;                /* 1: FISTA on the kept rows (no G); 0: the Gram method */
+    gmr_lasso_rows rows;      /* FISTA: this rank's rows, the caller's memory */
+    double *diag;             /* FISTA: sum w (x_j - xbar_j)^2 (or sum w x_j^2 without intercept) */
     int intercept;            /* the option in force when the statistics were formed */
     int standardize;
     double t_stats, t_solve;

@@ -16,6 +16,9 @@
  * MPI_Allreduce sums the packed triangles ((p + 2)(p + 3) / 2 double-double pairs, with a
  * user reduction).
  *
+ * With FISTA (p too large for a Gram matrix) pass 2 forms only the column sums of squares and
+ * X^T W y (O(n_local p), one Allreduce of 3p + 3 doubles), and the rows are kept for the solve.
+ *
  * The sums depend on how rows are split among ranks only through the rounding inside a block:
  * the coefficients agree across rank counts to about 1e-13 relative on ordinary data (tested to
  * 1e-10 on ill-conditioned data), not bit for bit. */
@@ -133,6 +136,57 @@ static void pass2(const gmr_lasso_rows *r, const double *m, double *A, double *K
     }
 }
 
+/* Pass 2 for FISTA (O(n_local p), no Gram): per column sum w (x - m)^2, sum w (x - m)(y - m_y),
+ * sum w (x - m), and sum w (y - m_y)^2, sum w (y - m_y), sum w; one Allreduce of 3p + 3 doubles,
+ * then the same two-pass corrections as for G. loc and tot hold 3 (p + 2) doubles. */
+static gmr_err fista_stats(gmr_lasso l, const gmr_lasso_rows *r, const double *m, double *loc, double *tot)
+{
+    gmr_err err = GMR_OK;
+    int p = r->p;
+    double *D = loc, *C = loc + p, *d = loc + 2 * p, *yl = loc + 3 * p, S, dy, syy;
+    for (size_t i = 0; i < r->nrows; i++) {
+        const double *x = r->x + i * r->ldx;
+        double w = r->w ? r->w[i * r->incw] : 1.0, yc = r->y[i * r->incy] - m[p];
+        for (int j = 0; j < p; j++) {
+            double xc = x[j] - m[j];
+            D[j] += w * xc * xc;
+            C[j] += w * xc * yc;
+            d[j] += w * xc;
+        }
+        yl[0] += w * yc * yc;
+        yl[1] += w * yc;
+        yl[2] += w;
+    }
+    GMR_CALL_MPI(MPI_Allreduce(loc, tot, 3 * p + 3, MPI_DOUBLE, MPI_SUM, l->comm));
+    for (int t = 0; t < 3 * p + 3; t++) GMR_CHECK(isfinite(tot[t]), GMR_ERR_DATA, "the sums of squares overflow: values too large");
+    S = tot[3 * p + 2];
+    dy = tot[3 * p + 1];
+    syy = tot[3 * p];
+    l->p = p;
+    l->sw2 = S;
+    for (int j = 0; j < p; j++) {
+        double dj = tot[2 * p + j];
+        l->diag[j] = tot[j] - (l->intercept ? dj * dj / S : 0);
+        l->c[j] = tot[p + j] - (l->intercept ? dj * dy / S : 0);
+        l->xmean[j] = m[j] + dj / S;
+    }
+    l->ymean = m[p] + dy / S;
+    l->yy = syy - (l->intercept ? dy * dy / S : 0);
+    l->tss = syy - dy * dy / S;
+    if (l->yy < 0) l->yy = 0;
+    if (l->tss < 0) l->tss = 0;
+    l->nconstant = 0;
+    for (int j = 0; j < p; j++) {
+        double gjj = l->diag[j];
+        int constant = l->intercept ? !(gjj > 0) || sqrt(gjj / S) <= 1e-11 * fabs(l->xmean[j]) : !(gjj > 0);
+        l->constant[j] = (unsigned char)constant;
+        l->nconstant += constant;
+        l->pen[j] = constant ? 1.0 : (l->standardize ? sqrt(gjj / S) : 1.0);
+    }
+out:
+    return err;
+}
+
 gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
@@ -157,12 +211,13 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
               -agreed[1], agreed[0]);
     p = r->p;
     GMR_CHECK(p >= 1, GMR_ERR_ARG, "no features (p = %d)", p);
-    GMR_CHECK(p <= l->opt.max_features, GMR_ERR_ARG,
+    GMR_CHECK(p <= l->opt.max_features || l->opt.method != GMR_LASSO_GRAM, GMR_ERR_ARG,
               "%d features is more than the Gram method's limit of %d (max_features; the Gram matrix takes "
-              "8 p^2 bytes on every rank and n p^2 flops to form): select features first",
+              "8 p^2 bytes on every rank and n p^2 flops to form): select features first, or use FISTA",
               p, l->opt.max_features);
+    l->fista = l->opt.method == GMR_LASSO_FISTA || (l->opt.method == GMR_LASSO_AUTO && p > l->opt.max_features);
     q = p + 2;
-    ntri = (size_t)q * (size_t)(q + 1) / 2;
+    ntri = l->fista ? 1 : (size_t)q * (size_t)(q + 1) / 2;
     nrows = r->nrows;
     GMR_CALL_MPI(MPI_Exscan(&nrows, &row0, 1, MPI_UINT64_T, MPI_SUM, l->comm));
     if (l->rank == 0) row0 = 0;
@@ -173,7 +228,12 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
     free(l->xmean);
     free(l->pen);
     free(l->constant);
-    l->G = malloc((size_t)p * (size_t)p * sizeof *l->G);
+    free(l->diag);
+    l->G = l->diag = NULL;
+    if (l->fista)
+        l->diag = malloc((size_t)p * sizeof *l->diag);
+    else
+        l->G = malloc((size_t)p * (size_t)p * sizeof *l->G);
     l->c = malloc((size_t)p * sizeof *l->c);
     l->xmean = malloc((size_t)p * sizeof *l->xmean);
     l->pen = malloc((size_t)p * sizeof *l->pen);
@@ -181,15 +241,15 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
     s1 = malloc((size_t)(p + 4) * sizeof *s1);
     sums = malloc((size_t)(p + 4) * sizeof *sums);
     m = calloc((size_t)q, sizeof *m);
-    A = malloc((size_t)BLOCK_ROWS * (size_t)q * sizeof *A);
-    K = calloc((size_t)q * (size_t)q, sizeof *K);
-    Klo = calloc((size_t)q * (size_t)q, sizeof *Klo);
+    A = malloc((size_t)(l->fista ? 1 : BLOCK_ROWS) * (size_t)q * sizeof *A);
+    K = calloc(l->fista ? 3 * (size_t)q : (size_t)q * (size_t)q, sizeof *K);
+    Klo = calloc(l->fista ? 3 * (size_t)q : (size_t)q * (size_t)q, sizeof *Klo);
     Kb = malloc((size_t)q * (size_t)q * sizeof *Kb);
     packed = malloc(2 * ntri * sizeof *packed);
     tri = malloc(2 * ntri * sizeof *tri);
     l->have_stats = l->solved = 0;
-    if (!(l->G && l->c && l->xmean && l->pen && l->constant && s1 && sums && m && A && K && Klo && Kb && packed &&
-          tri))
+    if (!((l->G || l->diag) && l->c && l->xmean && l->pen && l->constant && s1 && sums && m && A && K && Klo && Kb &&
+          packed && tri))
         local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate the statistics for p = %d", p);
     if (!local) local = pass1(r, row0, s1);
     GMR_CALL(gmr__agree(l->comm, local));
@@ -199,9 +259,16 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
     for (int j = 0; j <= p; j++) GMR_CHECK(isfinite(sums[j]), GMR_ERR_DATA, "column %d: the weighted sum overflows", j);
     l->intercept = l->opt.intercept;
     l->standardize = l->opt.standardize;
+    l->nrows = (uint64_t)sums[p + 2];
+    l->npositive = (uint64_t)sums[p + 3];
+    l->sum_w = sums[p + 1];
     if (l->intercept)
         for (int j = 0; j <= p; j++) m[j] = sums[j] / sums[p + 1];
 
+    if (l->fista) { /* K and Klo serve as the 3 (p + 2) sums and their total */
+        GMR_CALL(fista_stats(l, r, m, K, Klo));
+        goto done;
+    }
     pass2(r, m, A, Kb, K, Klo);
     for (int i = 0, t = 0; i < q; i++)
         for (int j = i; j < q; j++, t++) {
@@ -224,9 +291,6 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
         const double *d = K + (size_t)(p + 1) * (size_t)q; /* row p+1: sum w (x - m), sum w (y - m_y), S */
         double kyy = K[(size_t)p * (size_t)q + (size_t)p];
         l->p = p;
-        l->nrows = (uint64_t)sums[p + 2];
-        l->npositive = (uint64_t)sums[p + 3];
-        l->sum_w = sums[p + 1];
         l->sw2 = S;
         for (int i = 0; i < p; i++) {
             for (int j = 0; j < p; j++) {
@@ -258,10 +322,12 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
             l->pen[j] = constant ? 1.0 : (l->standardize ? sqrt(gjj / S) : 1.0);
         }
     }
+done:
     {
         gmr__lasso_problem pb = {.p = p, .G = l->G, .c = l->c, .pen = l->pen, .skip = l->constant};
         l->lambda_max = gmr__lasso_lambda_max(&pb);
     }
+    l->rows = *r;
     l->have_stats = 1;
     l->t_stats = MPI_Wtime() - t0;
     gmr_log(GMR_LOG_DEBUG, "lasso: statistics of %llu rows x %d features in %.3f s",
