@@ -11,11 +11,11 @@ CC       := mpicc
 SANITIZE ?=
 WERROR   ?= $(if $(CI),1,)
 
-PKGS     := hdf5-openmpi jansson
+PKGS     := hdf5-openmpi jansson openblas
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wpedantic -fPIC -MMD -MP
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lxxhash -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llapacke -lxxhash -lm
 ifneq ($(WERROR),)
 CFLAGS   += -Werror
 endif
@@ -24,7 +24,7 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/gen/*.c src/apps/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/gen/*.c src/lasso/*.c src/apps/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -32,7 +32,7 @@ TEST_SRC := $(wildcard tests/check_*.c)
 
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse $(BUILD)/bench/stagebw
+BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse $(BUILD)/bench/stagebw $(BUILD)/bench/lasso_bench
 
 LIBA     := $(BUILD)/lib/libgridmr.a
 LIBSO    := $(BUILD)/lib/libgridmr.so
@@ -56,7 +56,7 @@ check: deps
 	@$(MAKE) --no-print-directory all tests
 	@sh tests/run.sh $(BUILD)
 
-tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify $(BUILD)/tests/ref_ingest
+tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify $(BUILD)/tests/ref_ingest $(BUILD)/tests/ref_lasso
 
 bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox
@@ -105,6 +105,11 @@ $(BUILD)/tests/ref_ingest: tests/ref_ingest.c
 	@mkdir -p $(dir $@)
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lxxhash -lm
 
+# the independent certificate of gridmr lasso: plain gcc and LAPACK, no gridmr code
+$(BUILD)/tests/ref_lasso: tests/ref_lasso.c
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -O2 -Wall -Wextra $(shell pkg-config --cflags openblas 2>/dev/null) -o $@ $< -llapacke $(shell pkg-config --libs openblas 2>/dev/null) -lm
+
 $(BUILD)/bench/hashcount: bench/hashcount.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lxxhash
@@ -118,9 +123,14 @@ $(BUILD)/bench/stagebw: $(BUILD)/obj/bench/stagebw.o $(filter-out $(BUILD)/obj/s
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LDLIBS)
 
+# the LASSO benchmark driver: rows generated per rank in memory, gmr_lasso_* timed (bench/lasso)
+$(BUILD)/bench/lasso_bench: $(BUILD)/obj/bench/lasso_bench.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lm\n' '$(PREFIX)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson openblas\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lm\n' '$(PREFIX)' > $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -1,8 +1,8 @@
 #!/bin/sh
 # tests/run.sh BUILD: every test of `make check`.
 #
-# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen)
-#    at 1..4 ranks.
+# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen,
+#    check_lasso) at 1..4 ranks.
 # 2. MPI integration: each built-in job on generated and hand-made inputs, at 1, 2, 3 and 4
 #    ranks and several province counts, compared byte for byte with independent serial
 #    references (bench/hashcount for wordcount, tests/ref_aggregate for aggregate, and coreutils
@@ -18,6 +18,13 @@
 # 4. The jsonl and blob readers through `gridmr events` and `gridmr blobs`: rows equal to the
 #    independent tests/ref_ingest at 1..4 ranks, rejects exactly corrupt.csv's events and blob
 #    rows (file:line, pack and offset), counts, --strict, --resume, hand-made edge cases.
+# 5. The LASSO (gridmr lasso): generated correlated, uncentred, unscaled data fitted at 1..4
+#    ranks (weights, kernel weights, no intercept, standardised; CSV and HDF5 input, which must
+#    give the same model), each path certified by the
+#    independent tests/ref_lasso (KKT and duality gap from the rows, an exact QR solve on the
+#    active set matching the objective to 1e-12) and the same on every rank count; prediction,
+#    gamma_locRMSE at operating points with the threshold test, the documented treatments
+#    (constant column, n < p) and the error paths with their file:line reports.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -43,7 +50,7 @@ for t in "$BUILD"/tests/check_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     case "$name" in
-    check_engine | check_stage | check_gen)
+    check_engine | check_stage | check_gen | check_lasso)
         for np in 1 2 3 4; do
             if CK_FORK=no mpi "$np" "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name on $np ranks"; cat "$T/unit.log"; fi
             tail -n 1 "$T/unit.log" | sed "s/^/$name np=$np: /"
@@ -487,6 +494,129 @@ printf 'name,size\nx,1\n' > "$B/m3.csv"
 expect "blobs: manifest without the columns" 65 "needs the columns file, offset and length" mpi 2 "$G" blobs --input "$B/m3.csv" --output "$T/hb.h5"
 expect "events: bad --key" 2 "needs 1 to" mpi 1 "$G" events --key "" --input "$J" --output "$T/h.h5"
 rm -rf "$I"
+# ---- 9. LASSO (gridmr lasso): certified by tests/ref_lasso, the same on 1..4 ranks ------------
+REFL="$BUILD/tests/ref_lasso"
+LB="$BUILD/bench/lasso_bench"
+L="$T/lasso"
+mkdir -p "$L"
+# AR(1) correlation 0.8, columns neither centred nor scaled (means 1 pu to 1000, scales 0.01 to
+# 100), 5 true non-zeros, Gaussian-kernel weights in column w
+"$LB" --n 3000 --p 15 --k 5 --rho 0.8 --weighted 1 --seed 5 --csv "$L/d.csv" > "$T/log" 2>&1 || { bad "lasso: generating data"; cat "$T/log"; }
+# two dumps agree: same lines and names; lambda to 1e-12, objective to 1e-10, gap to 1e-9 of the
+# objective, intercept to 1e-7, each coefficient to 1e-8 of itself (+1e-13 of the largest)
+lasso_same() {
+    awk 'function abs(v) { return v < 0 ? -v : v }
+        NR == FNR { k[FNR] = $1 ($1 == "beta" ? " " $2 : ""); v[FNR] = $NF; n = FNR; next }
+        { m = FNR; key = $1 ($1 == "beta" ? " " $2 : ""); a = v[FNR]; b = $NF
+          if (key != k[FNR]) { print "line " FNR ": " k[FNR] " vs " key; bad = 1; exit }
+          if ($1 == "lambda") { big = 0; lam = b }
+          if ($1 == "objective") obj = abs(b)
+          if ($1 == "beta" && abs(b) > big) big = abs(b)
+          tol = $1 == "lambda" ? 1e-12 * abs(b) : $1 == "objective" ? 1e-10 * abs(b) : $1 == "gap" ? 1e-9 * obj : \
+                $1 == "intercept" ? 1e-7 * (abs(b) + 1) : 1e-8 * abs(b) + 1e-13 * big
+          if (abs(a - b) > tol) { print "line " FNR " (" key " at lambda " lam "): " a " vs " b; bad = 1; exit } }
+        END { if (!bad && m != n) { print n " lines vs " m; bad = 1 } exit bad }' "$1" "$2"
+}
+for cfg in "--weights w" "--no-intercept" "--kernel x1,x2 --z0 1.002,50.3 --bandwidth 0.8 --standardize" \
+    "--weights w --no-intercept --standardize"; do
+    for np in 1 2 3 4; do
+        # shellcheck disable=SC2086
+        expect "lasso $cfg np=$np" 0 "" mpi "$np" "$G" lasso --quiet --input "$L/d.csv" --response y $cfg --nlambda 30 --output "$L/m$np.h5"
+        "$G" dump "$L/m$np.h5" > "$L/d$np.txt" || bad "lasso $cfg np=$np: dump"
+    done
+    # shellcheck disable=SC2086
+    if "$REFL" "$L/d.csv" y $cfg < "$L/d1.txt" > "$T/log" 2>&1 && grep -q "ok: 30 lambdas certified" "$T/log"; then ok; else bad "lasso $cfg: not certified by ref_lasso"; cat "$T/log"; fi
+    for np in 2 3 4; do
+        if lasso_same "$L/d1.txt" "$L/d$np.txt" > "$T/log"; then ok; else bad "lasso $cfg: np=$np differs from np=1"; cat "$T/log"; fi
+    done
+done
+# HDF5 input (one dataset per column, read by row blocks with collective transfers): the same
+# model, bit for bit, as the same rows in CSV on the same rank count
+"$LB" --n 3000 --p 15 --k 5 --rho 0.8 --weighted 1 --seed 5 --h5 "$L/d.h5" > "$T/log" 2>&1 || { bad "lasso: generating HDF5 data"; cat "$T/log"; }
+for np in 1 3; do
+    expect "lasso: HDF5 input np=$np" 0 "" mpi "$np" "$G" lasso --quiet --input "$L/d.h5" --response y --weights w --nlambda 30 --output "$L/h.h5"
+    mpi "$np" "$G" lasso --quiet --input "$L/d.csv" --response y --weights w --nlambda 30 --output "$L/c.h5" > /dev/null 2>&1
+    if "$G" dump "$L/h.h5" > "$L/h.txt" && "$G" dump "$L/c.h5" > "$L/c.txt" && cmp -s "$L/h.txt" "$L/c.txt"; then ok; else bad "lasso: HDF5 input np=$np differs from CSV"; fi
+done
+# weights all 1 reproduce the unweighted problem, bit for bit
+awk -F, 'BEGIN { OFS = "," } { print $0, (NR == 1 ? "one" : 1) }' "$L/d.csv" > "$L/ones.csv"
+mpi 2 "$G" lasso --quiet --input "$L/ones.csv" --response y --weights one --nlambda 20 --output "$L/o1.h5" > /dev/null 2>&1
+mpi 2 "$G" lasso --quiet --input "$L/ones.csv" --response y --exclude one --nlambda 20 --output "$L/o0.h5" > /dev/null 2>&1
+if "$G" dump "$L/o1.h5" > "$L/o1.txt" && "$G" dump "$L/o0.h5" > "$L/o0.txt" && [ -s "$L/o1.txt" ] && cmp -s "$L/o1.txt" "$L/o0.txt"; then ok; else bad "lasso: weights of 1 differ from no weights"; fi
+"$LB" --n 3000 --p 15 --k 5 --seed 5 --spoil 2500 --h5 "$L/nan.h5" > /dev/null 2>&1
+expect "lasso: NaN in HDF5" 65 "nan.h5: row 2501: column 'x3': nan is not a finite number" mpi 3 "$G" lasso --input "$L/nan.h5" --response y --output "$L/e.h5"
+# the dump: 30 blocks in order lambda, objective, gap, intercept, beta...; lambda_max first, all zero
+if [ "$(grep -c '^lambda ' "$L/d1.txt")" -eq 30 ] && [ "$(head -n 5 "$L/d1.txt" | cut -d' ' -f1 | tr '\n' ' ')" = "lambda objective gap intercept lambda " ] \
+    && awk '$1 == "lambda" { if (NR > 1 && !($2 < prev)) exit 1; prev = $2 }' "$L/d1.txt" \
+    && [ "$(grep -cv '^\(lambda\|objective\|gap\|intercept\|beta\) ' "$L/d1.txt")" -eq 0 ]; then ok; else bad "lasso: dump format"; head -n 8 "$L/d1.txt"; fi
+expect "lasso: model attributes" 0 "" h5dump -A "$L/m1.h5"
+for a in job options response weights intercept standardize tol lambda_max; do
+    if grep -q "ATTRIBUTE \"$a\"" "$T/out"; then ok; else bad "lasso: model attribute $a missing"; fi
+done
+# one lambda, cold start
+expect "lasso: one lambda" 0 "" mpi 2 "$G" lasso --input "$L/d.csv" --response y --weights w --lambda 700 --output "$L/one.h5"
+if grep -q "converged  1 of 1" "$T/out" && "$G" dump "$L/one.h5" > "$L/one.txt" && [ "$(grep -c '^lambda ' "$L/one.txt")" -eq 1 ] \
+    && "$REFL" "$L/d.csv" y --weights w < "$L/one.txt" > "$T/log" 2>&1; then ok; else bad "lasso: one lambda"; cat "$T/out" "$T/log"; fi
+# prediction: intercept + x^T beta of the dump's last lambda, row by row, and the model's own R^2
+expect "lasso: unweighted fit" 0 "" mpi 2 "$G" lasso --input "$L/d.csv" --response y --exclude w --nlambda 10 --output "$L/u.h5"
+r2fit=$(awk '/^  last / { for (i = 1; i <= NF; i++) if ($i == "R^2") print $(i + 1) }' "$T/out" | tr -d ,)
+expect "lasso: predict" 0 "" mpi 3 "$G" lasso --predict "$L/u.h5" --input "$L/d.csv" --output "$L/pred.csv"
+r2pred=$(awk '$1 == "R^2" { print $2 }' "$T/out")
+"$G" dump "$L/u.h5" | awk '$1 == "lambda" { delete b; b0 = 0 } $1 == "intercept" { b0 = $2 } $1 == "beta" { b[$2] = $3 }
+    END { for (k in b) printf "%s %s\n", k, b[k]; printf "(intercept) %s\n", b0 }' > "$L/last.txt"
+if [ "$(wc -l < "$L/pred.csv")" -eq 3001 ] && [ "$(head -n 1 "$L/pred.csv")" = prediction ] \
+    && awk -F, 'FILENAME == ARGV[1] { split($0, f, " "); c[f[1]] = f[2]; next }
+        FILENAME == ARGV[2] && FNR == 1 { for (i = 1; i <= NF; i++) col[i] = $i; next }
+        FILENAME == ARGV[2] { s = c["(intercept)"]; for (i = 1; i <= NF; i++) if (col[i] in c) s += c[col[i]] * $i; want[FNR] = s; next }
+        FNR > 1 { d = $1 - want[FNR]; if (d < 0) d = -d; if (d > 1e-9 * (want[FNR] < 0 ? -want[FNR] : want[FNR]) + 1e-9) { print "row " FNR ": " $1 " vs " want[FNR]; exit 1 } }' \
+        "$L/last.txt" "$L/d.csv" "$L/pred.csv" \
+    && awk -v a="$r2fit" -v b="$r2pred" 'BEGIN { d = a - b; exit !(a != "" && (d < 0 ? -d : d) < 1e-6) }'; then ok; else bad "lasso: predictions differ from intercept + x^T beta, or R^2 $r2pred from the fit's $r2fit"; fi
+# gamma_locRMSE around operating points, and the threshold test, against sums over pred.csv here
+expect "lasso: kernel fit" 0 "" mpi 2 "$G" lasso --quiet --input "$L/d.csv" --response y --kernel x1,x2 --z0 1.002,50.3 --bandwidth 0.8 --nlambda 10 --output "$L/k.h5"
+printf 'x2,x1\n50.3,1.002\n50,0.99\n48,1.01\n' > "$L/points.csv"
+mpi 2 "$G" lasso --quiet --predict "$L/k.h5" --input "$L/d.csv" --output "$L/kpred.csv" > /dev/null 2>&1
+expect "lasso: gamma at points" 0 "" mpi 3 "$G" lasso --predict "$L/k.h5" --input "$L/d.csv" --points "$L/points.csv" --threshold 30
+if awk -F, 'FILENAME == ARGV[1] { if (FNR > 1) yhat[FNR] = $1; next }
+        FILENAME == ARGV[2] { if (FNR > 1) { r = $16 - yhat[FNR]; x1[FNR] = $1; x2[FNR] = $2; r2[FNR] = r * r; n = FNR } next }
+        /^point / { split($0, f, " "); q = f[2]; z1 = q == 1 ? 1.002 : q == 2 ? 0.99 : 1.01; z2 = q == 1 ? 50.3 : q == 2 ? 50 : 48
+            s = 0; for (i = 2; i <= n; i++) { d = (x1[i] - z1) ^ 2 + (x2[i] - z2) ^ 2; s += exp(-d / (2 * 0.8 ^ 2)) * r2[i] }
+            g = sqrt(s); d = g - f[4]; if ((d < 0 ? -d : d) > 1e-9 * g) { print "point " q ": " f[4] " vs " g; exit 1 }
+            if ((g > 30) != (f[7] == "update")) { print "point " q ": threshold verdict " f[7]; exit 1 } m++ }
+        END { exit m != 3 }' "$L/kpred.csv" "$L/d.csv" "$T/out" && grep -q "operating points exceed gamma_locRMSE 30" "$T/out"; then ok; else bad "lasso: gamma_locRMSE at points"; cat "$T/out"; fi
+# FISTA (chosen above --max-features): every lambda converged, objectives within 1e-8 of the
+# Gram method's exact ones (and not below them)
+expect "lasso: Gram, 15 lambdas" 0 "" mpi 2 "$G" lasso --quiet --input "$L/d.csv" --response y --weights w --nlambda 15 --output "$L/g.h5"
+expect "lasso: FISTA above --max-features" 0 "" mpi 3 "$G" lasso --input "$L/d.csv" --response y --weights w --nlambda 15 --max-features 10 --output "$L/f.h5"
+if grep -q "method FISTA" "$T/out" && grep -q "converged  15 of 15" "$T/out" && "$G" dump "$L/g.h5" > "$L/g.txt" && "$G" dump "$L/f.h5" > "$L/f.txt" \
+    && [ "$(grep -c '^objective ' "$L/f.txt")" -eq 15 ] \
+    && paste -d ' ' "$(grep '^objective ' "$L/g.txt" > "$L/go.txt"; echo "$L/go.txt")" "$(grep '^objective ' "$L/f.txt" > "$L/fo.txt"; echo "$L/fo.txt")" \
+        | awk '{ g = $2; f = $4; if (!(f >= g * (1 - 1e-12) && f <= g * (1 + 1e-8))) { print "objective " f " vs the Gram method'"'"'s " g; exit 1 } }'; then ok; else bad "lasso: FISTA"; cat "$T/out"; fi
+# documented treatments: a constant column gets 0 and a warning; fewer rows than features work
+awk -F, 'BEGIN { OFS = "," } NR > 1 { $5 = "1.05" } { print }' "$L/d.csv" > "$L/const.csv"
+expect "lasso: constant column" 0 "column 'x5' is constant" mpi 2 "$G" lasso --input "$L/const.csv" --response y --weights w --nlambda 10 --output "$L/c.h5"
+if "$G" dump "$L/c.h5" > "$L/c.txt" && ! grep -q "^beta x5 " "$L/c.txt" && "$REFL" "$L/const.csv" y --weights w < "$L/c.txt" > "$T/log" 2>&1; then ok; else bad "lasso: constant column"; cat "$T/log"; fi
+head -n 13 "$L/d.csv" > "$L/wide.csv"
+expect "lasso: n < p" 0 "may not be" mpi 3 "$G" lasso --input "$L/wide.csv" --response y --weights w --nlambda 10 --output "$L/w.h5"
+if "$G" dump "$L/w.h5" | "$REFL" "$L/wide.csv" y --weights w > "$T/log" 2>&1; then ok; else bad "lasso: n < p not certified"; cat "$T/log"; fi
+# bad inputs: one line naming the file and line, exit 65 for data and 2 for usage
+awk -F, 'BEGIN { OFS = "," } NR == 1500 { $3 = "nan" } { print }' "$L/d.csv" > "$L/nan.csv"
+expect "lasso: NaN" 65 "nan.csv:1500: column 'x3': 'nan' is not a finite number" mpi 3 "$G" lasso --input "$L/nan.csv" --response y --output "$L/e.h5"
+if [ "$(grep -c '^gridmr lasso:' "$T/err")" -eq 1 ] && [ ! -e "$L/e.h5" ]; then ok; else bad "lasso: NaN reported more than once or left a model"; cat "$T/err"; fi
+awk -F, 'BEGIN { OFS = "," } NR == 2999 { $16 = "inf" } { print }' "$L/d.csv" > "$L/inf.csv"
+expect "lasso: Inf in y" 65 "inf.csv:2999: column 'y'" mpi 4 "$G" lasso --input "$L/inf.csv" --response y --output "$L/e.h5"
+awk -F, 'BEGIN { OFS = "," } NR == 1900 { $17 = "-0.5" } { print }' "$L/d.csv" > "$L/negw.csv"
+expect "lasso: negative weight" 65 "negw.csv:1900: column 'w': weight -0.5 is negative" mpi 3 "$G" lasso --input "$L/negw.csv" --response y --weights w --output "$L/e.h5"
+expect "lasso: missing response" 65 "d.csv:1: no column named 'yy'" mpi 2 "$G" lasso --input "$L/d.csv" --response yy --output "$L/e.h5"
+expect "lasso: lambda < 0" 2 "is negative" mpi 2 "$G" lasso --input "$L/d.csv" --response y --lambda -1 --output "$L/e.h5"
+expect "lasso: z0 length" 2 "--z0 has 1 values for 2 kernel columns" mpi 2 "$G" lasso --input "$L/d.csv" --response y --kernel x1,x2 --z0 1 --bandwidth 1 --output "$L/e.h5"
+expect "lasso: weights and kernel" 2 "choose one" mpi 1 "$G" lasso --input "$L/d.csv" --response y --weights w --kernel x1 --z0 1 --bandwidth 1 --output "$L/e.h5"
+expect "lasso: bad bandwidth" 2 "not a positive number" mpi 1 "$G" lasso --input "$L/d.csv" --response y --kernel x1 --z0 1 --bandwidth 0 --output "$L/e.h5"
+expect "lasso: too many features for the Gram method" 2 "limit of 10" mpi 2 "$G" lasso --input "$L/d.csv" --response y --method gram --max-features 10 --output "$L/e.h5"
+expect "lasso: bad method" 2 "is not auto, gram or fista" mpi 1 "$G" lasso --input "$L/d.csv" --response y --method newton --output "$L/e.h5"
+expect "lasso: missing input" 1 "nope.csv: No such file or directory" mpi 2 "$G" lasso --input "$L/nope.csv" --response y --output "$L/e.h5"
+expect "lasso: predict, missing feature" 65 "no column named 'x3' (a feature of the model)" mpi 2 "$G" lasso --predict "$L/u.h5" --input "$L/points.csv"
+mpi 1 "$G" wordcount --quiet --input "$L/points.csv" --output "$L/wc.h5" > /dev/null 2>&1
+expect "lasso: predict, not a model" 65 "not a lasso model" mpi 2 "$G" lasso --predict "$L/wc.h5" --input "$L/d.csv"
 
 # ---- 8. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's

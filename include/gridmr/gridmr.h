@@ -5,6 +5,7 @@
 #include "gridmr/apps.h"
 #include "gridmr/err.h"
 #include "gridmr/json.h"
+#include "gridmr/lasso.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
 

@@ -2,13 +2,65 @@
  * in the job's order (wordcount: count descending then key; aggregate: key). Keys are compared
  * as bytes (shorter first on a common prefix). Integers print exactly, floating point with 17
  * significant digits, so equal doubles print equal text and different ones differ. Serial: this
- * reads the whole result on one process, it is a tool for inspection, not part of a job. */
+ * reads the whole result on one process, it is a tool for inspection, not part of a job.
+ *
+ * A LASSO model (root attribute job = "lasso", written by `gridmr lasso`) prints instead, for
+ * each lambda of its path in order (the first N with --top N):
+ *     lambda <v>
+ *     objective <v>        1/2 r^T W r + lambda sum pen_j |b_j|, unnormalised
+ *     gap <v>              the duality gap, in the objective's units
+ *     intercept <v>
+ *     beta <column> <v>    one line per non-zero coefficient, in column order */
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../stage/h5util.h"
 #include "../stage/result.h"
+#include "gridmr/lasso.h"
+#include "lasso_cli.h"
 #include "opts.h"
+
+int gmr__cli_is_lasso_model(const char *path)
+{
+    char job[16] = "";
+    hid_t f;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (H5Fis_hdf5(path) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
+    if (gmr__h5_attr_get_str(f, "job", job, sizeof job) != GMR_OK) gmr_err_clear();
+    H5Fclose(f);
+    return strcmp(job, "lasso") == 0;
+}
+
+int gmr__cli_dump_lasso(const char *path, unsigned long long top)
+{
+    gmr_lasso_model m = NULL;
+    int status = 0;
+    if (gmr_lasso_model_read(path, &m)) {
+        const char *msg = gmr_err_message();
+        fprintf(stderr, "gridmr dump: %.*s\n", (int)strcspn(msg, "\n"), msg);
+        return 1;
+    }
+    for (int k = 0; k < gmr_lasso_model_nlambda(m) && (unsigned long long)k < top; k++) {
+        gmr_lasso_fit f;
+        gmr_lasso_model_fit(m, k, &f);
+        printf("lambda %.17g\nobjective %.17g\ngap %.17g\nintercept %.17g\n", f.lambda, f.objective, f.gap, f.intercept);
+        for (int j = 0; j < gmr_lasso_model_p(m); j++)
+            if (f.beta[j] != 0) printf("beta %s %.17g\n", gmr_lasso_model_name(m, j), f.beta[j]);
+    }
+    if (fflush(stdout) != 0) status = 1;
+    gmr_lasso_model_destroy(&m);
+    return status;
+}
 
 static const gmr__result *sort_res;
 
@@ -65,6 +117,7 @@ int gmr__cli_dump(int argc, char **argv)
         fprintf(stderr, "usage: gridmr dump OUT.h5 [--top N]\n");
         return 2;
     }
+    if (gmr__cli_is_lasso_model(path)) return gmr__cli_dump_lasso(path, (unsigned long long)top);
     if (gmr__result_read(path, &r)) {
         const char *msg = gmr_err_message();
         fprintf(stderr, "gridmr dump: %.*s\n", (int)strcspn(msg, "\n"), msg);

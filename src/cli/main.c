@@ -1,6 +1,6 @@
 /* main.c: the `gridmr` command. Parses options, runs a built-in job on MPI_COMM_WORLD and
  * prints the summary on rank 0; `dump` and `gen --kind text|meter` run without MPI, `gen` of
- * the power data set on MPI_COMM_WORLD. This is the only place that decides exit statuses:
+ * the power data set and `lasso` (lasso_cli.c) on MPI_COMM_WORLD. This is the only place that decides exit statuses:
  * 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR), 75 stopped by SIGTERM or
  * SIGINT (EX_TEMPFAIL: rerun with --resume; Slurm scripts requeue). */
 #define _XOPEN_SOURCE 700
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "lasso_cli.h"
 #include "gridmr/apps.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
@@ -34,10 +35,12 @@ static void usage(FILE *f)
             "                                                key type,province, value payment.amount_yuan)\n"
             "  blobs --input manifest.csv... --output OUT.h5  count and bytes per sniffed type; hash and\n"
             "                                                type mismatches are rejected records\n"
-            "  dump OUT.h5 [--top N]                         print a result as text\n"
+            "  dump OUT.h5 [--top N]                         print a result or a LASSO model as text\n"
             "  gen --kind text|meter --size SIZE --seed S --out FILE   make test data\n"
             "  gen --out DIR --size SIZE --provinces P --seed S        power-marketing data set\n"
             "                                                (runs under mpirun; gen --help)\n"
+            "  lasso --input DATA.csv --response COL --output MODEL.h5 [options]\n"
+            "                                                distributed weighted LASSO (lasso --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
@@ -204,6 +207,20 @@ int main(int argc, char **argv)
             return 1;
         }
         status = gmr_cli_gen_power(MPI_COMM_WORLD, argc - 1, argv + 1);
+        MPI_Finalize();
+        return status;
+    }
+    if (strcmp(argv[1], "lasso") == 0) {
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                gmr__cli_lasso_usage(stdout);
+                return 0;
+            }
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            fprintf(stderr, "gridmr: MPI_Init failed\n");
+            return 1;
+        }
+        status = gmr_cli_lasso(MPI_COMM_WORLD, argc - 1, argv + 1);
         MPI_Finalize();
         return status;
     }
