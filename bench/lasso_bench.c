@@ -11,7 +11,7 @@
  * Generation is not timed.
  *
  *   lasso_bench --n N --p P [--k 10] [--rho 0.5] [--weighted 0|1] [--nlambda 100 | --lambda-frac F]
- *               [--no-intercept] [--standardize] [--reps 3] [--seed 1] [--tol 1e-8]
+ *               [--no-intercept] [--standardize] [--reps 3] [--seed 1] [--tol 1e-8] [--fista]
  *   lasso_bench --n N --p P ... --csv FILE    writes the same rows as CSV instead (one process;
  *               columns x1..xP, y, and w with --weighted 1), for `gridmr lasso --input`
  *   lasso_bench --n N --p P ... --h5 FILE     the same as an HDF5 file of columns (one 1-D
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
     double rho = 0.5, frac = 0, tol = 1e-8;
     const char *csv = NULL, *h5 = NULL;
     long long spoil = -1;
-    int versus = 0;
+    int versus = 0, fista = 0;
     uint64_t seed = 1;
     double *x, *y, *w = NULL, ts[64], tv[64], tt[64], tc[64], to[64], tq[64];
     int nq = 0;
@@ -202,6 +202,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--h5") == 0) h5 = v, i++;
         else if (strcmp(a, "--spoil") == 0) spoil = atoll(v), i++;
         else if (strcmp(a, "--versus-one") == 0) versus = 1;
+        else if (strcmp(a, "--fista") == 0) fista = 1;
         else {
             if (rank == 0) fprintf(stderr, "lasso_bench: unknown option %s (see the comment at the top of bench/lasso_bench.c)\n", a);
             MPI_Finalize();
@@ -321,6 +322,7 @@ int main(int argc, char **argv)
     o.tol = tol;
     o.intercept = intercept;
     o.standardize = standardize;
+    if (fista) o.method = GMR_LASSO_FISTA;
     if (frac > 0) { /* lambda_max first, untimed */
         gmr_lasso l = NULL;
         o.nlambda = 1;
