@@ -30,6 +30,7 @@
 
 #include "gen.h"
 #include "opts.h"
+#include "../gen/model.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -87,34 +88,15 @@ static uint64_t hash64(uint64_t x)
   return splitmix64(&x);
 }
 
-typedef struct {
-  uint64_t s[4];
-} rng;
+/* xoshiro256** state and step: the generator library's (src/gen/model.h); seeded below */
+typedef gmr__rng rng;
+#define rng_next gmr__rng_next
 
 static void rng_seed(rng *r, uint64_t seed)
 {
   uint64_t x = seed;
   for (int i = 0; i < 4; i++)
     r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-  return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng *r)
-{
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
 }
 
 /* ---------------------------------------------------------------------------------------------
