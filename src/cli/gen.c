@@ -478,27 +478,13 @@ static void shape_table(unsigned shape[96])
   }
 }
 
-/* Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's civil_from_days). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 /* "YYYY-MM-DDTHH:MM:00" for 15-minute round t after 2026-01-01T00:00:00 (day 20454). */
 static size_t format_timestamp(char *p, uint64_t t)
 {
   char *start = p;
   int64_t y;
   unsigned mo, d;
-  civil_from_days(20454 + (int64_t)(t / 96), &y, &mo, &d);
+  gmr__civil_from_days(20454 + (int64_t)(t / 96), &y, &mo, &d); /* src/gen/model.c */
   unsigned minute = (unsigned)(t % 96) * 15;
   p = put_uint(p, (uint64_t)y, 4);
   *p++ = '-';

@@ -80,29 +80,13 @@ out:
 
 gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_t *len)
 {
-    return gmr__kvt_serialize_order(t, NULL, buf, cap, len);
-}
-
-gmr_err gmr__kvt_serialize_order(const gmr__kvt *t, const uint32_t *order, char **buf, uint64_t *cap, uint64_t *len)
-{
     gmr_err err = GMR_OK;
-    cursor all = {t, order, 0, t->n, 0};
-    uint64_t need = 0, at = 0;
+    gmr__kvt_cursor c = {t, NULL, 0, 0};
+    uint64_t need = 0, longest = 0;
     *len = 0;
-    if (!t->value_size) return pack(&all, UINT64_MAX, buf, cap, len); /* list mode: value chains */
-    /* combine mode, the stage's common case: one allocation, then plain copies */
-    for (uint64_t i = 0; i < t->n; i++) need += 8 + gmr__kvt_entry(t, i)->klen + t->value_size;
+    gmr__kvt_framed_size(t, &need, &longest);
     GMR_CALL(reserve(buf, cap, need + 1));
-    for (uint64_t k = 0; k < t->n; k++) {
-        uint64_t i = order ? order[k] : k;
-        const gmr__kv_entry *e = gmr__kvt_entry(t, i);
-        uint32_t hdr[2] = {e->klen, (uint32_t)t->value_size};
-        memcpy(*buf + at, hdr, sizeof hdr);
-        memcpy(*buf + at + 8, gmr__kvt_key(t, i), e->klen);
-        memcpy(*buf + at + 8 + e->klen, gmr__kvt_value(t, i), t->value_size);
-        at += 8 + e->klen + t->value_size;
-    }
-    *len = at;
+    gmr__kvt_cursor_fill(&c, *buf, need, len);
 out:
     return err;
 }

@@ -30,9 +30,6 @@ gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level l
  * (key, value) of t into *buf (grown as needed; *len set), and insert such bytes into a table
  * (combining in combine mode). Not collective. */
 gmr_err gmr__kvt_serialize(const gmr__kvt *t, char **buf, uint64_t *cap, uint64_t *len);
-/* The same with the entries in the given order (gmr__kvt_sorted), or table order when NULL;
- * in list mode a key's values stay together. */
-gmr_err gmr__kvt_serialize_order(const gmr__kvt *t, const uint32_t *order, char **buf, uint64_t *cap, uint64_t *len);
 /* Framing a table in bounded pieces (the stage's writes): a cursor over t's entries (in the
  * given order, or table order when NULL). gmr__kvt_framed_size gives the bytes of all records
  * and the longest one; gmr__kvt_cursor_fill appends whole records to buf[*len..cap) while they
