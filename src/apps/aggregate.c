@@ -13,6 +13,7 @@
 
 #include "../core/xsum.h"
 #include "gridmr/apps.h"
+#include "names.h"
 
 #define AGG_MAX_COLUMNS 64
 
@@ -34,24 +35,6 @@ struct gmr_aggregate {
     size_t keycap;
     int is_thread_copy;                /* a mapping thread's copy: shares names, owns the buffers */
 };
-
-static int split_names(const char *list, char **names, int max, int *n)
-{
-    const char *p = list;
-    *n = 0;
-    while (p && *p) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == 0 || *n >= max) return -1;
-        names[*n] = malloc(len + 1);
-        if (!names[*n]) return -1;
-        memcpy(names[*n], p, len);
-        names[*n][len] = '\0';
-        (*n)++;
-        p = c ? c + 1 : NULL;
-    }
-    return *n > 0 ? 0 : -1;
-}
 
 static gmr_err agg_lookup(gmr_aggregate *a, const gmr_record *rec)
 {
@@ -169,18 +152,6 @@ static gmr_err agg_reduce(void *ctx, const void *key, size_t klen, gmr_values *v
     return gmr_output_row(out, key, klen, slots);
 }
 
-/* Column names become HDF5 dataset names: keep them path-safe. */
-static char *column_name(const char *base, const char *suffix)
-{
-    size_t n = strlen(base) + strlen(suffix) + 2;
-    char *s = malloc(n);
-    if (!s) return NULL;
-    snprintf(s, n, "%s%s", base, suffix);
-    for (char *c = s; *c; c++)
-        if (*c == '/' || *c == ',' || *c == '.' || iscntrl((unsigned char)*c)) *c = '_';
-    return s;
-}
-
 /* --threads: each mapping thread gets a copy with its own header cache and buffers. */
 static void agg_map_ctx_destroy(void *thread_ctx)
 {
@@ -222,18 +193,19 @@ gmr_err gmr_aggregate_create(const char *keys, const char *values, gmr_aggregate
     static const char *suffix[3] = {"_sum", "_min", "_max"};
     GMR_CHECK(a, GMR_ERR_NOMEM, "out of memory");
     a->cached_file = -1;
-    GMR_CHECK(keys && split_names(keys, a->names, AGG_MAX_COLUMNS, &a->nkeys) == 0, GMR_ERR_ARG,
+    GMR_CHECK(keys && gmr__names_split(keys, a->names, AGG_MAX_COLUMNS, &a->nkeys) == 0 && a->nkeys > 0, GMR_ERR_ARG,
               "--key needs 1 to %d comma-separated column names", AGG_MAX_COLUMNS);
-    GMR_CHECK(values && split_names(values, a->names + a->nkeys, AGG_MAX_COLUMNS, &a->nvals) == 0, GMR_ERR_ARG,
+    GMR_CHECK(values && gmr__names_split(values, a->names + a->nkeys, AGG_MAX_COLUMNS, &a->nvals) == 0 && a->nvals > 0,
+              GMR_ERR_ARG,
               "--value needs 1 to %d comma-separated column names", AGG_MAX_COLUMNS);
-    a->colnames[nc] = column_name("count", "");
+    a->colnames[nc] = gmr__column_name("count", "");
     a->columns[nc].type = GMR_TYPE_U64;
     GMR_CHECK(a->colnames[nc], GMR_ERR_NOMEM, "out of memory");
     a->columns[nc].name = a->colnames[nc];
     nc++;
     for (int v = 0; v < a->nvals; v++)
         for (int k = 0; k < 3; k++) {
-            a->colnames[nc] = column_name(a->names[a->nkeys + v], suffix[k]);
+            a->colnames[nc] = gmr__column_name(a->names[a->nkeys + v], suffix[k]);
             GMR_CHECK(a->colnames[nc], GMR_ERR_NOMEM, "out of memory");
             a->columns[nc].name = a->colnames[nc];
             a->columns[nc].type = GMR_TYPE_F64;

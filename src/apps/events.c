@@ -25,6 +25,7 @@
 #include "../core/xsum.h"
 #include "../io/io.h"
 #include "gridmr/apps.h"
+#include "names.h"
 #include "gridmr/json.h"
 
 #define EV_MAX_PATHS 32
@@ -57,24 +58,6 @@ struct gmr_events {
 };
 
 static const char *const ev_types[] = {"payment", "complaint", "work_order", "outage"};
-
-static int split_names(const char *list, char **names, int max, int *n)
-{
-    const char *p = list;
-    *n = 0;
-    while (p && *p) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == 0 || *n >= max) return -1;
-        names[*n] = malloc(len + 1);
-        if (!names[*n]) return -1;
-        memcpy(names[*n], p, len);
-        names[*n][len] = '\0';
-        (*n)++;
-        p = c ? c + 1 : NULL;
-    }
-    return 0;
-}
 
 /* YYYY-MM-DDTHH:MM:SS, a date and time that exist. */
 static int is_timestamp(const char *s, size_t n)
@@ -322,18 +305,6 @@ static gmr_err ev_reduce(void *ctx, const void *key, size_t klen, gmr_values *va
     return gmr_output_row(out, key, klen, slots);
 }
 
-/* Column names become HDF5 dataset names: keep them path-safe. */
-static char *column_name(const char *base, const char *suffix)
-{
-    size_t n = strlen(base) + strlen(suffix) + 2;
-    char *s = malloc(n);
-    if (!s) return NULL;
-    snprintf(s, n, "%s%s", base, suffix);
-    for (char *c = s; *c; c++)
-        if (*c == '/' || *c == ',' || *c == '.' || iscntrl((unsigned char)*c)) *c = '_';
-    return s;
-}
-
 gmr_err gmr_events_create(const char *keys, const char *values, int checks, gmr_events **evp, const gmr_job_ops **ops)
 {
     gmr_err err = GMR_OK;
@@ -346,18 +317,18 @@ gmr_err gmr_events_create(const char *keys, const char *values, int checks, gmr_
     e->checks = checks;
     if (!keys) keys = GMR_EVENTS_DEFAULT_KEYS;
     if (!values) values = GMR_EVENTS_DEFAULT_VALUES;
-    GMR_CHECK(split_names(keys, e->names, EV_MAX_PATHS, &e->nkeys) == 0 && e->nkeys > 0, GMR_ERR_ARG,
+    GMR_CHECK(gmr__names_split(keys, e->names, EV_MAX_PATHS, &e->nkeys) == 0 && e->nkeys > 0, GMR_ERR_ARG,
               "--key needs 1 to %d comma-separated JSON paths", EV_MAX_PATHS);
-    GMR_CHECK(split_names(values, e->names + e->nkeys, EV_MAX_PATHS, &e->nvals) == 0, GMR_ERR_ARG,
+    GMR_CHECK(gmr__names_split(values, e->names + e->nkeys, EV_MAX_PATHS, &e->nvals) == 0, GMR_ERR_ARG,
               "--value needs 0 to %d comma-separated JSON paths", EV_MAX_PATHS);
-    e->colnames[nc] = column_name("count", "");
+    e->colnames[nc] = gmr__column_name("count", "");
     GMR_CHECK(e->colnames[nc], GMR_ERR_NOMEM, "out of memory");
     e->columns[nc].name = e->colnames[nc];
     e->columns[nc].type = GMR_TYPE_U64;
     nc++;
     for (int i = 0; i < e->nvals; i++) {
-        e->colnames[nc] = column_name(e->names[e->nkeys + i], "_n");
-        e->colnames[nc + 1] = column_name(e->names[e->nkeys + i], "_sum");
+        e->colnames[nc] = gmr__column_name(e->names[e->nkeys + i], "_n");
+        e->colnames[nc + 1] = gmr__column_name(e->names[e->nkeys + i], "_sum");
         GMR_CHECK(e->colnames[nc] && e->colnames[nc + 1], GMR_ERR_NOMEM, "out of memory");
         e->columns[nc].name = e->colnames[nc];
         e->columns[nc].type = GMR_TYPE_U64;
