@@ -485,7 +485,13 @@ static gmr_err province_sync(hq_link *l, const gmr_sync_options *opt, const char
                 st->bytes_up += ch.len;
                 GMR_CALL(link_call(l, &req, &rep));
                 GMR_CHECK(rep.len >= 1, GMR_ERR_INTERNAL, "sync: empty answer from HQ");
-                if (rep.data[0] == R_OK) break;
+                if (rep.data[0] == R_OK) {
+                    if (!gmr__chunk_test_dup()) break;
+                    st->bytes_up += ch.len;
+                    GMR_CALL(link_call(l, &req, &rep));
+                    GMR_CHECK(rep.len >= 1 && rep.data[0] == R_OK, GMR_ERR_INTERNAL, "sync: HQ refused a duplicate chunk");
+                    break;
+                }
                 if (rep.data[0] == R_ABORT) {
                     *stop = 1;
                     goto out;

@@ -107,5 +107,8 @@ gmr_err gmr__chunk_apply(gmr__store *s, const gmr__chunk_info *ci, const char *o
 /* Test hook: GRIDMR_TEST_SYNC_FLIP=N flips a byte of the N-th chunk this process sends (first
  * transmission only). Returns 1 when it flipped. */
 int gmr__chunk_test_flip(uint8_t *p, size_t n);
+/* Test hook: GRIDMR_TEST_SYNC_DUP=N makes a province leader send its N-th accepted upward chunk
+ * a second time, as it would after losing HQ's acknowledgement. Returns 1 for that chunk. */
+int gmr__chunk_test_dup(void);
 
 #endif

@@ -451,3 +451,11 @@ int gmr__chunk_test_flip(uint8_t *p, size_t n)
     p[n - 1] ^= 0x20;
     return 1;
 }
+
+int gmr__chunk_test_dup(void)
+{
+    static long sent = 0;
+    const char *at = getenv("GRIDMR_TEST_SYNC_DUP");
+    sent++;
+    return at && atol(at) == sent;
+}
