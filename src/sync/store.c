@@ -61,6 +61,15 @@ gmr_err gmr__store_open(const char *path, gmr__store **sp)
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
         GMR_FAIL(GMR_ERR_IO, "%s: cannot open the store: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
     sqlite3_busy_timeout(s->db, 10000);
+    /* an SQLite file of something else is refused before the schema touches it */
+    if (sqlite3_prepare_v2(s->db, "SELECT (SELECT count(*) FROM sqlite_master),"
+                           " (SELECT count(*) FROM sqlite_master WHERE name='meta')", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        GMR_FAIL(GMR_ERR_DATA, "%s: not a gridmr sync store: %s", path, sqlite3_errmsg(s->db));
+    GMR_CHECK(sqlite3_column_int(st, 0) == 0 || sqlite3_column_int(st, 1) == 1, GMR_ERR_DATA,
+              "%s: an SQLite file, but not a gridmr sync store", path);
+    sqlite3_finalize(st);
+    st = NULL;
     /* a file that is not a store (or not SQLite) fails here with SQLite's message */
     GMR_CALL(gmr__store_exec(s, SCHEMA));
     GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k='format'", -1, &st, NULL));
