@@ -72,6 +72,7 @@ START_TEST(test_load_versions_and_tombstones)
     d = dump_of(db, NULL);
     ck_assert_str_eq(d, "version 2\n"
                         "table c origin '' key id header id,name,kwh\n"
+                        "holds c origin '' live 3 deleted 1 newest v2\n"
                         "c\t\tv2\t1,\"Wang, Li\",11\n"
                         "c\t\tv2\tdeleted\t2\n"
                         "c\t\tv1\t3,\"Qian \"\"Q\"\"\",30\n"
@@ -258,6 +259,7 @@ START_TEST(test_older_chunk_after_newer_changes_nothing)
     d = dump_of(b, NULL);
     ck_assert_str_eq(d, "version 0\n"
                         "table t origin 'P' key key header key,value\n"
+                        "holds t origin 'P' live 2 deleted 1 newest v2\n"
                         "t\tP\tv2\tk0000,new\n"
                         "t\tP\tv2\tdeleted\tk0001\n"
                         "t\tP\tv1\tk0002,value of 2\n");

@@ -678,7 +678,8 @@ if load_all "$S/base" "" && "$G" sync load --quiet --store "$S/base-hq.db" --tab
 # initial full sync on 1..4 ranks (2 province groups on 4 ranks): the same state everywhere
 for np in 1 2 3 4; do
     rm -rf "$S/r$np"; cp -r "$S/base" "$S/r$np"; cp "$S/base-hq.db" "$S/r$np.hq"
-    if mpi "$np" "$G" sync --hq "$S/r$np.hq" --stores "$S/r$np" > "$S/out" 2>&1; then ok; else bad "sync np=$np"; cat "$S/out"; fi
+    case $np in 4) pg=2 ;; *) pg=$np ;; esac # province groups: every rank a leader, then two of four
+    if mpi "$np" "$G" sync --provinces "$pg" --hq "$S/r$np.hq" --stores "$S/r$np" > "$S/out" 2>&1; then ok; else bad "sync np=$np"; cat "$S/out"; fi
     dump_all "$S/r$np" "$S/r$np.hq" > "$S/state$np.txt"
     [ "$np" -eq 1 ] || { cmp -s "$S/state1.txt" "$S/state$np.txt" && ok || bad "sync: state on $np ranks differs from 1 rank"; }
 done
@@ -703,7 +704,7 @@ for f in "$S"/c-*.csv "$S"/b-*.csv; do
 done
 for np in 1 3; do
     load_all "$S/r$np" ".v2" || bad "sync: loading the changes"
-    if mpi "$np" "$G" sync --hq "$S/r$np.hq" --stores "$S/r$np" > "$S/out" 2>&1; then ok; else bad "sync changes np=$np"; cat "$S/out"; fi
+    if mpi "$np" "$G" sync --provinces "$np" --hq "$S/r$np.hq" --stores "$S/r$np" > "$S/out" 2>&1; then ok; else bad "sync changes np=$np"; cat "$S/out"; fi
     [ "$(field up 2)" = "$ups" ] && [ "$(field up 3)" = "$dels" ] && ok || bad "sync 1%: sent $(field up 2) upserts, $(field up 3) deletes; comm says $ups, $dels"
     awk '$1 == "up" { r = $NF; sub(/%/, "", r); exit !(r + 0 <= 2.0 && r + 0 > 0) }' "$S/out" && ok || { bad "sync 1%: bytes ratio above 2%"; cat "$S/out"; }
 done
@@ -736,8 +737,8 @@ GRIDMR_TEST_SYNC_FLIP=1 GRIDMR_TEST_SYNC_DUP=2 mpi 1 "$G" sync --chunk 256 --hq 
 [ "$(field checks 1)" = "1" ] && [ "$(field checks 2)" = "1" ] && ok || { bad "sync: expected 1 refused and 1 duplicate chunk"; cat "$S/out"; }
 # interrupted: HQ killed after 3 chunks; the rerun resumes where HQ stopped and ends alike
 cp "$S/r3.hq" "$S/r3.hq.before"; rm -rf "$S/r3.before"; cp -r "$S/r3" "$S/r3.before"
-GRIDMR_TEST_SYNC_CRASH=3 mpi 3 "$G" sync --chunk 256 --hq "$S/r3.hq" --stores "$S/r3" > "$S/out" 2>&1 && bad "sync: the crash hook did not stop the run"
-mpi 3 "$G" sync --chunk 256 --hq "$S/r3.hq" --stores "$S/r3" > "$S/out" 2>&1 || { bad "sync resume"; cat "$S/out"; }
+GRIDMR_TEST_SYNC_CRASH=3 mpi 3 "$G" sync --provinces 3 --chunk 256 --hq "$S/r3.hq" --stores "$S/r3" > "$S/out" 2>&1 && bad "sync: the crash hook did not stop the run"
+mpi 3 "$G" sync --provinces 3 --chunk 256 --hq "$S/r3.hq" --stores "$S/r3" > "$S/out" 2>&1 || { bad "sync resume"; cat "$S/out"; }
 [ "$(field checks 4)" -ge 1 ] && ok || { bad "sync resume: nothing was resumed"; cat "$S/out"; }
 dump_all "$S/r1" "$S/r1.hq" > "$S/state1.txt"; dump_all "$S/r3" "$S/r3.hq" > "$S/state3.txt"
 cmp -s "$S/state1.txt" "$S/state3.txt" && ok || { bad "sync: interrupted + resumed differs from uninterrupted"; diff "$S/state1.txt" "$S/state3.txt" | head -5; }

@@ -598,6 +598,16 @@ gmr_err gmr_sync_dump(const char *store, const char *table, int (*emit)(void *ct
     GMR_CALL_SQL(s->db, rc);
     sqlite3_finalize(st);
     st = NULL;
+    /* which origin holds what: live elements and tombstones per table and origin */
+    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT tbl, origin, sum(deleted=0), sum(deleted), max(version) FROM elements"
+                                           " GROUP BY tbl, origin ORDER BY tbl, origin", -1, &st, NULL));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        GMR_CALL(emitf(emit, ctx, &b, "holds %s origin '%s' live %lld deleted %lld newest v%lld", sqlite3_column_text(st, 0),
+                       sqlite3_column_text(st, 1), (long long)sqlite3_column_int64(st, 2),
+                       (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4)));
+    GMR_CALL_SQL(s->db, rc);
+    sqlite3_finalize(st);
+    st = NULL;
     GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT tbl, origin, key, version, deleted, value FROM elements"
                                            " ORDER BY tbl, origin, key", -1, &st, NULL));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

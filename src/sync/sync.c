@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gridmr/log.h"
 #include "sched/sched.h"
@@ -66,6 +67,43 @@ typedef struct hq_link {
 } hq_link;
 
 static uint64_t budget_of(const gmr_sync_options *o) { return o->chunk ? o->chunk : GMR_SYNC_DEFAULT_CHUNK; }
+
+/* Waits for a message like MPI_Probe, but politely: Open MPI's blocking calls spin, and a rank
+ * waiting for HQ (or HQ waiting for requests) would take a core from the ranks doing the work,
+ * which on a small or oversubscribed node is most of the cost. Spins briefly, then sleeps with
+ * a backoff from 10 us to 1 ms, so an answer is noticed within about 1 ms. */
+static int polite_probe(int src, int tag, MPI_Comm comm, MPI_Status *st)
+{
+    long wait_ns = 10000;
+    for (int spins = 0;; spins++) {
+        int flag = 0, rc = MPI_Iprobe(src, tag, comm, &flag, st);
+        if (rc != MPI_SUCCESS || flag) return rc;
+        if (spins >= 100) {
+            struct timespec ts = {0, wait_ns};
+            nanosleep(&ts, NULL);
+            if (wait_ns < 1000000) wait_ns *= 2;
+        }
+    }
+}
+
+/* MPI_Barrier, politely (see polite_probe): ranks that finish early sleep instead of spinning. */
+static int polite_barrier(MPI_Comm comm)
+{
+    MPI_Request rq = MPI_REQUEST_NULL;
+    long wait_ns = 10000;
+    int rc = MPI_Ibarrier(comm, &rq);
+    for (int spins = 0; rc == MPI_SUCCESS; spins++) {
+        int flag = 0;
+        rc = MPI_Test(&rq, &flag, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || flag) break;
+        if (spins >= 100) {
+            struct timespec ts = {0, wait_ns};
+            nanosleep(&ts, NULL);
+            if (wait_ns < 1000000) wait_ns *= 2;
+        }
+    }
+    return rc;
+}
 
 /* ---- HQ --------------------------------------------------------------------------------------- */
 
@@ -411,7 +449,7 @@ static gmr_err link_call(hq_link *l, const gmr__sbuf *req, gmr__sbuf *rep)
     }
     GMR_CHECK(req->len < INT_MAX, GMR_ERR_ARG, "sync: message of %zu bytes (chunk too large)", req->len);
     GMR_CALL_MPI(MPI_Send(req->data, (int)req->len, MPI_BYTE, 0, TAG_REQ, l->comm));
-    GMR_CALL_MPI(MPI_Probe(0, TAG_REP, l->comm, &stt));
+    GMR_CALL_MPI(polite_probe(0, TAG_REP, l->comm, &stt));
     GMR_CALL_MPI(MPI_Get_count(&stt, MPI_BYTE, &cnt));
     rep->len = 0;
     GMR_CALL(gmr__sbuf_put(rep, NULL, 0));
@@ -677,7 +715,7 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
             while (byes < size - 1) {
                 MPI_Status stt;
                 int cnt = 0;
-                GMR_CALL_MPI(MPI_Probe(MPI_ANY_SOURCE, TAG_REQ, topo->world, &stt));
+                GMR_CALL_MPI(polite_probe(MPI_ANY_SOURCE, TAG_REQ, topo->world, &stt));
                 GMR_CALL_MPI(MPI_Get_count(&stt, MPI_BYTE, &cnt));
                 msg.len = 0;
                 GMR_CALL(gmr__sbuf_put(&msg, NULL, 0));
@@ -698,6 +736,7 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
             if (hq.abort && !local) local = hq.err;
         }
     }
+    GMR_CALL_MPI(polite_barrier(topo->world));
     stats_pack(&mine, sv);
     GMR_CALL_MPI(MPI_Reduce(sv, tv, NSTATS, MPI_UINT64_T, MPI_SUM, GMR_HQ, topo->world));
     if (rank == GMR_HQ) {
