@@ -132,7 +132,7 @@ static int chunks_of(gmr__store *s, uint64_t from, uint64_t to, const char *afte
     uint64_t up = 0, del = 0;
     int n = 0, done = 0;
     const char *lk;
-    ck_assert_int_eq(gmr__chunker_create(s, "P", "t", from, to, after, 0, budget, &c), GMR_OK);
+    ck_assert_int_eq(gmr__chunker_create(s, "P", "t", from, to, after, 0, budget, NULL, &c), GMR_OK);
     for (;;) {
         ck_assert_int_lt(n, max);
         ck_assert_int_eq(gmr__chunker_next(c, &out[n], &done, &lk, &up, &del), GMR_OK);

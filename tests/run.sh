@@ -730,6 +730,24 @@ for p in $provs; do
 done
 dump_all "$S/r1" "$S/r1.hq" > "$S/state1.txt"; dump_all "$S/r3" "$S/r3.hq" > "$S/state3.txt"
 cmp -s "$S/state1.txt" "$S/state3.txt" && ok || bad "sync down: a refused and re-sent chunk changed the result"
+# HQ's customer reassignments, routed by their store column: each province gets its own rows; a
+# customer moved to another province leaves the old one (a delete) and reaches the new one
+awk -F, 'BEGIN { print "customer_id,store,reason" } NR > 1 && NR % 40 == 2 { print $1 ",p" substr($1, 1, 2) ",audit" }' "$S/d/customers.csv" > "$S/assign1.csv"
+p2=$(echo $provs | cut -d' ' -f2)
+awk -F, -v to="p$p2" 'BEGIN { OFS = "," } NR > 1 && n < 3 && $2 != to { $2 = to; $3 = "moved"; n++ } { print }' "$S/assign1.csv" > "$S/assign2.csv"
+for a in 1 2; do
+    for r in 1 3; do "$G" sync load --quiet --store "$S/r$r.hq" --table assign --key customer_id --route store "$S/assign$a.csv"; done
+    mpi 3 "$G" sync --hq "$S/r3.hq" --stores "$S/r3" > "$S/out" 2>&1 || { bad "sync routed $a np=3"; cat "$S/out"; }
+    mpi 2 "$G" sync --provinces 2 --hq "$S/r1.hq" --stores "$S/r1" > "$S/out" 2>&1 || { bad "sync routed $a"; cat "$S/out"; }
+    for p in $provs; do
+        "$G" sync dump "$S/r1/p$p.db" --table assign | sort > "$S/view.txt"
+        awk -F, -v s="p$p" 'NR == 1 || $2 == s' "$S/assign$a.csv" | sort > "$S/ref.txt"
+        cmp -s "$S/view.txt" "$S/ref.txt" && ok || { bad "sync routed $a: p$p's assign rows are not those routed to it"; diff "$S/view.txt" "$S/ref.txt" | head -5; }
+    done
+done
+# each moved row goes to its new province as an upsert and to every other one as a delete
+[ "$(field down 2)" = "3" ] && [ "$(field down 3)" = "$((3 * (n - 1)))" ] && ok || { bad "sync routed: expected 3 upserts and $((3 * (n - 1))) deletes"; cat "$S/out"; }
+expect "sync load: route changed" 65 "has the route column 'store', not ''" "$G" sync load --store "$S/r1.hq" --table assign --key customer_id "$S/assign2.csv"
 # upward: a chunk flipped in transit is refused and re-sent; a chunk sent twice changes nothing
 for p in $provs; do awk -F, 'BEGIN { OFS = "," } NR > 1 && NR % 50 == 7 { $NF = $NF + 2 } { print }' "$S/c-$p.csv.v2" > "$S/c-$p.csv.v3"; cp "$S/b-$p.csv.v2" "$S/b-$p.csv.v3"; done
 for r in 1 3; do load_all "$S/r$r" ".v3"; done

@@ -42,6 +42,13 @@ typedef struct gmr_sync_load_result {
  * "FILE:LINE: what was expected". */
 gmr_err gmr_sync_load(const char *store, const char *table, const char *key, const char *csv, gmr_sync_mode mode,
                       gmr_sync_load_result *res);
+/* Not collective. gmr_sync_load for a table routed by the column `route` (NULL: not routed):
+ * at HQ, a row goes down only to the province whose store name is its value in that column, and
+ * every other province gets a delete of that key (so a row whose route changes, e.g. a customer
+ * reassigned to another province, leaves the old province). The route column is fixed by the
+ * table's first load. */
+gmr_err gmr_sync_load_routed(const char *store, const char *table, const char *key, const char *route, const char *csv,
+                             gmr_sync_mode mode, gmr_sync_load_result *res);
 
 typedef struct gmr_sync_options {
     const char *hq;        /* HQ's store (created when missing) */
@@ -62,7 +69,8 @@ typedef struct gmr_sync_stats {
     uint64_t full_up, full_down;         /* bytes a full copy of the same tables would send */
     uint64_t refused;            /* chunks refused for a bad checksum (then re-sent) */
     uint64_t duplicates;         /* chunks received again and acknowledged without change */
-    uint64_t stale;              /* elements ignored: the receiver already had that version */
+    uint64_t stale;              /* elements ignored: the receiver had that version or newer, or a
+                                    delete of a key it never held */
     uint64_t resumed;            /* table transfers resumed after an interruption */
     double seconds;              /* wall time of the run on HQ */
 } gmr_sync_stats;

@@ -1,7 +1,7 @@
 /* sync_cli.c: `gridmr sync`, the front end of the element-level incremental sync (src/sync/,
  * docs/sync.md). Three forms:
  *
- *   gridmr sync load --store P.db --table T --key COL[,COL] [--mode snapshot|upsert|delete] FILE.csv
+ *   gridmr sync load --store P.db --table T --key COL[,COL] [--mode snapshot|upsert|delete] [--route COL] FILE.csv
  *                    import a CSV file into a store as one new version (no MPI)
  *   gridmr sync dump STORE.db [--table T]
  *                    print a store deterministically (no MPI)
@@ -26,7 +26,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gridmr sync load --store STORE.db --table T --key COL[,COL...] [--mode M] FILE.csv\n"
+            "usage: gridmr sync load --store STORE.db --table T --key COL[,COL...] [--mode M] [--route COL] FILE.csv\n"
             "       gridmr sync dump STORE.db [--table T]\n"
             "       mpirun -np N gridmr sync --hq HQ.db --stores DIR [options]\n"
             "\n"
@@ -40,6 +40,9 @@ static void usage(FILE *f)
             "  --mode snapshot      the file is the whole table: keys missing from it are deleted (default)\n"
             "  --mode upsert        the file holds new and changed rows only\n"
             "  --mode delete        the keys of the file's rows are deleted\n"
+            "  --route COL          (HQ's tables) a row goes down only to the province named in COL; the\n"
+            "                       others get a delete of its key (a reassigned customer leaves its old\n"
+            "                       province). Fixed by the table's first load (default: every province)\n"
             "dump: with --table, that table's header and live rows in key order; without, the whole\n"
             "state (version, tables, catalog, every element with origin, version, tombstones).\n"
             "\n"
@@ -89,7 +92,7 @@ static int print_line(void *ctx, const char *line)
 
 static int cmd_load(int argc, char **argv)
 {
-    const char *store = NULL, *table = NULL, *key = NULL, *file = NULL;
+    const char *store = NULL, *table = NULL, *key = NULL, *file = NULL, *route = NULL;
     gmr_sync_mode mode = GMR_SYNC_SNAPSHOT;
     gmr_sync_load_result r;
     int quiet = 0;
@@ -100,6 +103,7 @@ static int cmd_load(int argc, char **argv)
         if (strcmp(a, "--store") == 0 && more) store = argv[++i];
         else if (strcmp(a, "--table") == 0 && more) table = argv[++i];
         else if (strcmp(a, "--key") == 0 && more) key = argv[++i];
+        else if (strcmp(a, "--route") == 0 && more) route = argv[++i];
         else if (strcmp(a, "--quiet") == 0) quiet = 1;
         else if (strcmp(a, "--mode") == 0 && more) {
             a = argv[++i];
@@ -123,7 +127,7 @@ static int cmd_load(int argc, char **argv)
         fprintf(stderr, "gridmr sync load: needs --store, --table, --key and a CSV file\nrun `gridmr sync --help` for the options\n");
         return EXIT_USAGE;
     }
-    e = gmr_sync_load(store, table, key, file, mode, &r);
+    e = gmr_sync_load_routed(store, table, key, route, file, mode, &r);
     if (e) {
         report("load");
         return status_of(e);

@@ -29,9 +29,9 @@ static const char *const SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(k, v) VALUES('format', 'gridmr-sync 1'), ('version', 0);"
     "CREATE TABLE IF NOT EXISTS tables(tbl TEXT NOT NULL, origin TEXT NOT NULL, keycols TEXT NOT NULL,"
-    " header TEXT NOT NULL, PRIMARY KEY(tbl, origin)) WITHOUT ROWID;"
+    " header TEXT NOT NULL, route TEXT NOT NULL DEFAULT '', PRIMARY KEY(tbl, origin)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS elements(tbl TEXT NOT NULL, origin TEXT NOT NULL, key TEXT NOT NULL,"
-    " version INTEGER NOT NULL, hash INTEGER NOT NULL, deleted INTEGER NOT NULL, value TEXT,"
+    " version INTEGER NOT NULL, hash INTEGER NOT NULL, deleted INTEGER NOT NULL, value TEXT, route TEXT,"
     " PRIMARY KEY(tbl, origin, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS elements_version ON elements(tbl, origin, version);"
     "CREATE TABLE IF NOT EXISTS catalog(province TEXT NOT NULL, tbl TEXT NOT NULL, dir TEXT NOT NULL,"
@@ -176,6 +176,23 @@ out:
         free(*header);
         *keycols = *header = NULL;
     }
+    sqlite3_finalize(st);
+    return err;
+}
+
+gmr_err gmr__store_table_route(gmr__store *s, const char *table, char **route)
+{
+    gmr_err err = GMR_OK;
+    sqlite3_stmt *st = NULL;
+    int rc;
+    *route = NULL;
+    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT route FROM tables WHERE tbl=?1 AND origin=''", -1, &st, NULL));
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    GMR_CALL_SQL(s->db, rc);
+    GMR_CHECK(*route = strdup(rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : ""), GMR_ERR_NOMEM,
+              "out of memory");
+out:
     sqlite3_finalize(st);
     return err;
 }
@@ -338,14 +355,20 @@ out:
 gmr_err gmr_sync_load(const char *store, const char *table, const char *key, const char *csv, gmr_sync_mode mode,
                       gmr_sync_load_result *res)
 {
+    return gmr_sync_load_routed(store, table, key, NULL, csv, mode, res);
+}
+
+gmr_err gmr_sync_load_routed(const char *store, const char *table, const char *key, const char *route, const char *csv,
+                             gmr_sync_mode mode, gmr_sync_load_result *res)
+{
     gmr_err err = GMR_OK;
     gmr__store *s = NULL;
     reader r = {0};
     fields fl = {0}, hdr = {0};
     gmr__sbuf header = {0}, keyb = {0}, val = {0}, keycols = {0};
     sqlite3_stmt *q_seen = NULL, *q_get = NULL, *q_put = NULL, *q_del = NULL, *q_tomb = NULL;
-    char *old_keys = NULL, *old_header = NULL;
-    int *kidx = NULL, nk = 0, got = 0, in_txn = 0, rc;
+    char *old_keys = NULL, *old_header = NULL, *old_route = NULL;
+    int *kidx = NULL, nk = 0, got = 0, in_txn = 0, rc, ridx = -1;
     int64_t v0 = 0, v;
     long first = 0;
     gmr_sync_load_result z = {0};
@@ -369,17 +392,23 @@ gmr_err gmr_sync_load(const char *store, const char *table, const char *key, con
         GMR_CALL(gmr__sbuf_put(&keycols, hdr.buf + hdr.off[kidx[j]], strlen(hdr.buf + hdr.off[kidx[j]])));
     }
     GMR_CALL(gmr__sbuf_u8(&keycols, 0));
+    if (route && *route) {
+        for (int j = 0; j < hdr.n && ridx < 0; j++)
+            if (strcmp(hdr.buf + hdr.off[j], route) == 0) ridx = j;
+        GMR_CHECK(ridx >= 0, GMR_ERR_DATA, "%s:1: no route column '%s' in the header", csv, route);
+    }
 
     GMR_CALL(gmr__store_exec(s, "BEGIN IMMEDIATE"));
     in_txn = 1;
     err = gmr__store_table_info(s, table, "", &old_keys, &old_header);
     if (err == GMR_ERR_STATE) {
         err = GMR_OK;
-        GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "INSERT INTO tables(tbl, origin, keycols, header) VALUES(?1,'',?2,?3)",
-                                               -1, &q_put, NULL));
+        GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "INSERT INTO tables(tbl, origin, keycols, header, route)"
+                                               " VALUES(?1,'',?2,?3,?4)", -1, &q_put, NULL));
         sqlite3_bind_text(q_put, 1, table, -1, SQLITE_STATIC);
         sqlite3_bind_text(q_put, 2, (const char *)keycols.data, -1, SQLITE_STATIC);
         sqlite3_bind_text(q_put, 3, (const char *)header.data, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q_put, 4, ridx >= 0 ? route : "", -1, SQLITE_STATIC);
         GMR_CALL_SQL(s->db, sqlite3_step(q_put));
         sqlite3_finalize(q_put);
         q_put = NULL;
@@ -389,6 +418,10 @@ gmr_err gmr_sync_load(const char *store, const char *table, const char *key, con
                   "%s:1: header differs from table %s of %s (expected %s)", csv, table, store, old_header);
         GMR_CHECK(strcmp(old_keys, (const char *)keycols.data) == 0, GMR_ERR_DATA,
                   "%s: table %s of %s is keyed by %s, not %s", csv, table, store, old_keys, (const char *)keycols.data);
+        GMR_CALL(gmr__store_table_route(s, table, &old_route));
+        GMR_CHECK(strcmp(old_route, ridx >= 0 ? route : "") == 0, GMR_ERR_DATA,
+                  "%s: table %s of %s has the route column '%s', not '%s' ('' = not routed)", csv, table, store, old_route,
+                  ridx >= 0 ? route : "");
     }
     {
         /* HQ's tables arrive in a province under origin "HQ": the province must not also own one */
@@ -405,8 +438,8 @@ gmr_err gmr_sync_load(const char *store, const char *table, const char *key, con
     GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "INSERT INTO seen(key) VALUES(?1)", -1, &q_seen, NULL));
     GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT hash, deleted FROM elements WHERE tbl=?1 AND origin='' AND key=?2",
                                            -1, &q_get, NULL));
-    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO elements(tbl, origin, key, version, hash, deleted, value)"
-                                           " VALUES(?1,'',?2,?3,?4,?5,?6)", -1, &q_put, NULL));
+    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO elements(tbl, origin, key, version, hash, deleted, value,"
+                                           " route) VALUES(?1,'',?2,?3,?4,?5,?6,?7)", -1, &q_put, NULL));
     for (;;) {
         uint64_t h;
         int exists = 0, same = 0, was_deleted = 0;
@@ -455,6 +488,8 @@ gmr_err gmr_sync_load(const char *store, const char *table, const char *key, con
             sqlite3_bind_int64(q_put, 4, 0);
             sqlite3_bind_int(q_put, 5, 1);
             sqlite3_bind_null(q_put, 6);
+            if (ridx >= 0) sqlite3_bind_text(q_put, 7, fl.buf + fl.off[ridx], -1, SQLITE_STATIC);
+            else sqlite3_bind_null(q_put, 7);
             GMR_CALL_SQL(s->db, sqlite3_step(q_put));
             res->deletes++;
             continue;
@@ -470,6 +505,8 @@ gmr_err gmr_sync_load(const char *store, const char *table, const char *key, con
         sqlite3_bind_int64(q_put, 4, (int64_t)h);
         sqlite3_bind_int(q_put, 5, 0);
         sqlite3_bind_text(q_put, 6, (const char *)val.data, (int)val.len, SQLITE_STATIC);
+        if (ridx >= 0) sqlite3_bind_text(q_put, 7, fl.buf + fl.off[ridx], -1, SQLITE_STATIC);
+        else sqlite3_bind_null(q_put, 7);
         GMR_CALL_SQL(s->db, sqlite3_step(q_put));
         res->upserts++;
     }
@@ -512,6 +549,7 @@ out:
     free(kidx);
     free(old_keys);
     free(old_header);
+    free(old_route);
     return err;
 }
 
@@ -580,11 +618,12 @@ gmr_err gmr_sync_dump(const char *store, const char *table, int (*emit)(void *ct
     GMR_CALL(emitf(emit, ctx, &b, "version %lld", (long long)sqlite3_column_int64(st, 0)));
     sqlite3_finalize(st);
     st = NULL;
-    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT tbl, origin, keycols, header FROM tables ORDER BY tbl, origin", -1, &st,
-                                           NULL));
+    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT tbl, origin, keycols, header, route FROM tables ORDER BY tbl, origin",
+                                           -1, &st, NULL));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        GMR_CALL(emitf(emit, ctx, &b, "table %s origin '%s' key %s header %s", sqlite3_column_text(st, 0),
-                       sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), sqlite3_column_text(st, 3)));
+        GMR_CALL(emitf(emit, ctx, &b, "table %s origin '%s' key %s header %s%s%s", sqlite3_column_text(st, 0),
+                       sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+                       *sqlite3_column_text(st, 4) ? " route " : "", sqlite3_column_text(st, 4)));
     GMR_CALL_SQL(s->db, rc);
     sqlite3_finalize(st);
     st = NULL;

@@ -318,7 +318,8 @@ static gmr_err hq_down_next(hq_state *hq, down_session *d, gmr__sbuf *rep)
         }
         {
             uint64_t full = 0;
-            GMR_CALL(gmr__chunk_full_bytes(hq->s, d->tables[d->ti], GMR_SYNC_HQ_NAME, budget_of(hq->opt), &full));
+            GMR_CALL(gmr__chunk_full_bytes(hq->s, d->tables[d->ti], GMR_SYNC_HQ_NAME, budget_of(hq->opt), d->province,
+                                           &full));
             hq->st->full_down += full;
         }
         GMR_CALL(gmr__store_version(hq->s, &cur));
@@ -338,7 +339,7 @@ static gmr_err hq_down_next(hq_state *hq, down_session *d, gmr__sbuf *rep)
         }
         d->to_v = (uint64_t)r.to_v;
         GMR_CALL(gmr__chunker_create(hq->s, GMR_SYNC_HQ_NAME, d->tables[d->ti], (uint64_t)r.acked, (uint64_t)r.to_v,
-                                     r.last_key, (uint64_t)r.next_chunk, budget_of(hq->opt), &d->ck));
+                                     r.last_key, (uint64_t)r.next_chunk, budget_of(hq->opt), d->province, &d->ck));
     }
     GMR_CALL(gmr__sbuf_u8(rep, R_CHUNK));
     GMR_CALL(gmr__sbuf_put(rep, d->chunk.data, d->chunk.len));
@@ -489,7 +490,7 @@ static gmr_err province_sync(hq_link *l, const gmr_sync_options *opt, const char
         gmr__scur c;
         uint64_t acked, to_v, next, full = 0;
         int done = 0;
-        GMR_CALL(gmr__chunk_full_bytes(s, tables[t], name, budget_of(opt), &full));
+        GMR_CALL(gmr__chunk_full_bytes(s, tables[t], name, budget_of(opt), NULL, &full));
         st->full_up += full;
         req.len = 0;
         GMR_CALL(gmr__sbuf_u8(&req, MSG_UP_BEGIN));
@@ -509,7 +510,7 @@ static gmr_err province_sync(hq_link *l, const gmr_sync_options *opt, const char
         after = NULL;
         GMR_CALL(gmr__scur_str(&c, &after));
         if (to_v == acked) continue;
-        GMR_CALL(gmr__chunker_create(s, name, tables[t], acked, to_v, after, next, budget_of(opt), &ck));
+        GMR_CALL(gmr__chunker_create(s, name, tables[t], acked, to_v, after, next, budget_of(opt), NULL, &ck));
         for (;;) {
             const char *lk;
             int tries = 0;

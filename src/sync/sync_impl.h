@@ -84,15 +84,21 @@ typedef struct gmr__chunk_info {
 /* Builds chunks of up to `budget` element bytes from the own elements of `table` with
  * from_v < version <= to_v and key > after, in key order. */
 typedef struct gmr__chunker gmr__chunker;
+/* target: the receiving province, for a table routed by a column (its rows routed elsewhere
+ * travel as deletes); NULL for upward transfers. */
 gmr_err gmr__chunker_create(gmr__store *s, const char *origin, const char *table, uint64_t from_v, uint64_t to_v,
-                            const char *after, uint64_t first_chunk, uint64_t budget, gmr__chunker **c);
+                            const char *after, uint64_t first_chunk, uint64_t budget, const char *target,
+                            gmr__chunker **c);
 /* The next chunk into out (replaced); *done set when the previous one was the last. The chunk's
  * last key is in *last_key (valid until the next call). Counts the elements it packs. */
 gmr_err gmr__chunker_next(gmr__chunker *c, gmr__sbuf *out, int *done, const char **last_key, uint64_t *upserts,
                           uint64_t *deletes);
 void gmr__chunker_destroy(gmr__chunker **c);
 /* Bytes a full copy of the table's live own elements would take in chunks of `budget`. */
-gmr_err gmr__chunk_full_bytes(gmr__store *s, const char *table, const char *origin, uint64_t budget, uint64_t *bytes);
+gmr_err gmr__chunk_full_bytes(gmr__store *s, const char *table, const char *origin, uint64_t budget, const char *target,
+                              uint64_t *bytes);
+/* The route column of the store's own table ("" when not routed). */
+gmr_err gmr__store_table_route(gmr__store *s, const char *table, char **route);
 /* Checks magic, length and checksum: 0 when intact. */
 int gmr__chunk_verify(const uint8_t *p, size_t n);
 gmr_err gmr__chunk_parse(const uint8_t *p, size_t n, gmr__chunk_info *ci);

@@ -140,6 +140,7 @@ struct gmr__chunker {
     gmr__store *s;
     sqlite3_stmt *q;
     char *origin, *table, *keycols, *header;
+    char *target;   /* routed table: rows routed elsewhere go as deletes (NULL: not routed) */
     uint64_t from_v, to_v, chunk_no, budget;
     int have_row; /* q holds a row not yet packed */
     int done;     /* the last chunk went out */
@@ -147,10 +148,12 @@ struct gmr__chunker {
 };
 
 gmr_err gmr__chunker_create(gmr__store *s, const char *origin, const char *table, uint64_t from_v, uint64_t to_v,
-                            const char *after, uint64_t first_chunk, uint64_t budget, gmr__chunker **cp)
+                            const char *after, uint64_t first_chunk, uint64_t budget, const char *target,
+                            gmr__chunker **cp)
 {
     gmr_err err = GMR_OK;
     gmr__chunker *c = NULL;
+    char *route = NULL;
     int rc;
     *cp = NULL;
     GMR_CHECK(c = calloc(1, sizeof *c), GMR_ERR_NOMEM, "out of memory");
@@ -161,9 +164,11 @@ gmr_err gmr__chunker_create(gmr__store *s, const char *origin, const char *table
     c->budget = budget ? budget : GMR_SYNC_DEFAULT_CHUNK;
     GMR_CHECK((c->origin = strdup(origin)) && (c->table = strdup(table)), GMR_ERR_NOMEM, "out of memory");
     GMR_CALL(gmr__store_table_info(s, table, "", &c->keycols, &c->header));
+    GMR_CALL(gmr__store_table_route(s, table, &route));
+    if (target && *route) GMR_CHECK(c->target = strdup(target), GMR_ERR_NOMEM, "out of memory");
     /* the version index finds the change set; the sort by key costs O(changes log changes) (left
      * to itself SQLite walks the primary key in key order and filters every element) */
-    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT key, version, deleted, value FROM elements INDEXED BY elements_version"
+    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT key, version, deleted, value, route FROM elements INDEXED BY elements_version"
                                            " WHERE tbl=?1 AND origin='' AND version>?2 AND version<=?3 AND key>?4 ORDER BY key",
                                            -1, &c->q, NULL));
     sqlite3_bind_text(c->q, 1, c->table, -1, SQLITE_STATIC);
@@ -176,6 +181,7 @@ gmr_err gmr__chunker_create(gmr__store *s, const char *origin, const char *table
     *cp = c;
     c = NULL;
 out:
+    free(route);
     gmr__chunker_destroy(&c);
     return err;
 }
@@ -191,6 +197,7 @@ void gmr__chunker_destroy(gmr__chunker **cp)
     free(c->keycols);
     free(c->header);
     free(c->last_key);
+    free(c->target);
     free(c);
     *cp = NULL;
 }
@@ -231,7 +238,8 @@ gmr_err gmr__chunker_next(gmr__chunker *c, gmr__sbuf *out, int *done, const char
     while (c->have_row) {
         const char *key = (const char *)sqlite3_column_text(c->q, 0);
         size_t klen = (size_t)sqlite3_column_bytes(c->q, 0);
-        int del = sqlite3_column_int(c->q, 2);
+        const char *rt = (const char *)sqlite3_column_text(c->q, 4);
+        int del = sqlite3_column_int(c->q, 2) || (c->target && (!rt || strcmp(rt, c->target) != 0));
         const char *val = del ? "" : (const char *)sqlite3_column_text(c->q, 3);
         size_t vlen = del ? 0 : (size_t)sqlite3_column_bytes(c->q, 3);
         size_t esz = GMR_ELEM_OVERHEAD + klen + vlen;
@@ -273,19 +281,25 @@ out:
     return err;
 }
 
-gmr_err gmr__chunk_full_bytes(gmr__store *s, const char *table, const char *origin, uint64_t budget, uint64_t *bytes)
+gmr_err gmr__chunk_full_bytes(gmr__store *s, const char *table, const char *origin, uint64_t budget, const char *target,
+                              uint64_t *bytes)
 {
     gmr_err err = GMR_OK;
     sqlite3_stmt *q = NULL;
-    char *keycols = NULL, *header = NULL;
+    char *keycols = NULL, *header = NULL, *route = NULL;
     uint64_t payload = 0, total = 0, count = 0, fixed;
     int rc;
     if (!budget) budget = GMR_SYNC_DEFAULT_CHUNK;
     GMR_CALL(gmr__store_table_info(s, table, "", &keycols, &header));
     fixed = GMR_CHUNK_HEADER + chunk_strings(origin, table, keycols, header);
+    GMR_CALL(gmr__store_table_route(s, table, &route));
+    /* a routed table's full copy for a province is the rows routed to it */
     GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT length(CAST(key AS BLOB)), length(CAST(value AS BLOB)) FROM elements"
-                                           " WHERE tbl=?1 AND origin='' AND deleted=0 ORDER BY key", -1, &q, NULL));
+                                           " WHERE tbl=?1 AND origin='' AND deleted=0 AND (?2 IS NULL OR route=?2) ORDER BY key",
+                                           -1, &q, NULL));
     sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+    if (target && *route) sqlite3_bind_text(q, 2, target, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(q, 2);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         uint64_t esz = GMR_ELEM_OVERHEAD + (uint64_t)sqlite3_column_int64(q, 0) + (uint64_t)sqlite3_column_int64(q, 1);
         if (count > 0 && payload + esz > budget) {
@@ -302,6 +316,7 @@ out:
     sqlite3_finalize(q);
     free(keycols);
     free(header);
+    free(route);
     return err;
 }
 
@@ -410,7 +425,9 @@ gmr_err gmr__chunk_apply(gmr__store *s, const gmr__chunk_info *ci, const char *o
         sqlite3_bind_text(q_get, 3, (const char *)key, (int)klen, SQLITE_STATIC);
         rc = sqlite3_step(q_get);
         GMR_CALL_SQL(s->db, rc);
-        if (rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q_get, 0) >= v) {
+        /* older or equal: stale; a delete of a key never held (a routed row going elsewhere, a row
+         * created and deleted between two syncs): nothing to keep */
+        if ((rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q_get, 0) >= v) || (rc != SQLITE_ROW && op == GMR_ELEM_DELETE)) {
             (*stale)++;
             continue;
         }
