@@ -2,7 +2,7 @@
  * loads make versions and tombstones exactly as specified, chunks round-trip, every single
  * flipped byte is caught by the checksum, applying a chunk twice or an older chunk after a newer
  * one changes nothing, a resumed transfer starts after the last key, and bad CSV input leaves
- * the store untouched with a FILE:LINE message. The protocol over MPI is tested in
+ * the store untouched with a FILE:LINE message, and a routed row reaches only its province. The protocol over MPI is tested in
  * tests/run.sh section 10. */
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
@@ -348,6 +348,52 @@ START_TEST(test_bad_input_leaves_store_unchanged)
 }
 END_TEST
 
+START_TEST(test_routed_rows_reach_only_their_province)
+{
+    char hq[256], csv[256], pb[256];
+    gmr__store *sh = NULL, *sb = NULL;
+    gmr__chunker *c = NULL;
+    gmr__sbuf ch = {0};
+    gmr__chunk_info ci;
+    gmr_sync_load_result r;
+    uint64_t up = 0, del = 0, stale = 0, full_a = 0, full_all = 0;
+    int done = 0;
+    const char *lk;
+    char *d;
+    tmp_path(hq, sizeof hq, "hq.db");
+    tmp_path(csv, sizeof csv, "assign.csv");
+    tmp_path(pb, sizeof pb, "pB.db");
+    write_file(csv, "id,store\na,pA\nb,pB\nc,pA\n");
+    ck_assert_int_eq(gmr_sync_load_routed(hq, "assign", "id", "store", csv, GMR_SYNC_SNAPSHOT, &r), GMR_OK);
+    ck_assert_int_eq(gmr__store_open(hq, &sh), GMR_OK);
+    ck_assert_int_eq(gmr__chunker_create(sh, "HQ", "assign", 0, 1, "", 0, 1 << 20, "pB", &c), GMR_OK);
+    ck_assert_int_eq(gmr__chunker_next(c, &ch, &done, &lk, &up, &del), GMR_OK);
+    ck_assert_int_eq(done, 0);
+    ck_assert_uint_eq(up, 1); /* b */
+    ck_assert_uint_eq(del, 2); /* a and c are routed to pA */
+    ck_assert_int_eq(gmr__chunk_parse(ch.data, ch.len, &ci), GMR_OK);
+    ck_assert_int_eq(gmr__store_open(pb, &sb), GMR_OK);
+    ck_assert_int_eq(gmr__chunk_apply(sb, &ci, "HQ", &stale, NULL), GMR_OK);
+    ck_assert_uint_eq(stale, 2); /* deletes of keys pB never held: nothing kept */
+    gmr__chunk_info_free(&ci);
+    gmr__store_close(&sb);
+    d = dump_of(pb, NULL);
+    ck_assert_str_eq(d, "version 0\n"
+                        "table assign origin 'HQ' key id header id,store\n"
+                        "holds assign origin 'HQ' live 1 deleted 0 newest v1\n"
+                        "assign\tHQ\tv1\tb,pB\n");
+    free(d);
+    ck_assert_int_eq(gmr__chunk_full_bytes(sh, "assign", "HQ", 1 << 20, "pA", &full_a), GMR_OK);
+    ck_assert_int_eq(gmr__chunk_full_bytes(sh, "assign", "HQ", 1 << 20, NULL, &full_all), GMR_OK);
+    ck_assert_uint_eq(full_all - full_a, GMR_ELEM_OVERHEAD + 1 + 4); /* b's element: key "b", value "b,pB" */
+    /* the route column is fixed by the first load */
+    ck_assert_int_eq(gmr_sync_load(hq, "assign", "id", csv, GMR_SYNC_SNAPSHOT, &r), GMR_ERR_DATA);
+    gmr__sbuf_free(&ch);
+    gmr__chunker_destroy(&c);
+    gmr__store_close(&sh);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -361,6 +407,7 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, test_older_chunk_after_newer_changes_nothing);
     tcase_add_test(tc, test_resume_starts_after_last_key);
     tcase_add_test(tc, test_bad_input_leaves_store_unchanged);
+    tcase_add_test(tc, test_routed_rows_reach_only_their_province);
     suite_add_tcase(s, tc);
     return s;
 }
