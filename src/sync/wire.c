@@ -389,7 +389,6 @@ gmr_err gmr__chunk_apply(gmr__store *s, const gmr__chunk_info *ci, const char *o
     gmr__scur c = {ci->elems, ci->elems_len, 0, 0};
     const uint8_t *lk = NULL;
     uint32_t lklen = 0;
-    int rc;
     err = gmr__store_table_info(s, ci->table, origin, &keycols, &header);
     if (err == GMR_ERR_STATE) {
         err = GMR_OK;
@@ -406,46 +405,35 @@ gmr_err gmr__chunk_apply(gmr__store *s, const gmr__chunk_info *ci, const char *o
                   "%s: table %s from %s changed its columns or key (had %s keyed by %s, got %s keyed by %s)", s->path,
                   ci->table, origin, header, keycols, ci->header, ci->keycols);
     }
-    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT version FROM elements WHERE tbl=?1 AND origin=?2 AND key=?3", -1,
-                                           &q_get, NULL));
-    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO elements(tbl, origin, key, version, hash, deleted, value)"
-                                           " VALUES(?1,?2,?3,?4,?5,?6,?7)", -1, &q_put, NULL));
+    /* one statement per element, each writing only over an older version: changes() == 0 means
+     * stale (or, for a delete, a key never held: nothing to keep) */
+    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "INSERT INTO elements(tbl, origin, key, version, hash, deleted, value)"
+                                           " VALUES(?1,?2,?3,?4,?5,0,?6) ON CONFLICT(tbl, origin, key) DO UPDATE SET"
+                                           " version=excluded.version, hash=excluded.hash, deleted=0, value=excluded.value"
+                                           " WHERE excluded.version > elements.version", -1, &q_put, NULL));
+    GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "UPDATE elements SET version=?4, hash=0, deleted=1, value=NULL"
+                                           " WHERE tbl=?1 AND origin=?2 AND key=?3 AND version<?4", -1, &q_get, NULL));
     for (uint32_t i = 0; i < ci->count; i++) {
         uint8_t op = gmr__scur_u8(&c);
         uint64_t v = gmr__scur_u64(&c);
         uint32_t klen = gmr__scur_u32(&c), vlen = gmr__scur_u32(&c);
         const uint8_t *key = take(&c, klen), *val = take(&c, vlen);
+        sqlite3_stmt *q = op == GMR_ELEM_UPSERT ? q_put : q_get;
         GMR_CHECK(!c.bad && (op == GMR_ELEM_UPSERT || op == GMR_ELEM_DELETE) && klen > 0, GMR_ERR_DATA,
                   "sync: chunk %llu of %s/%s: bad element %u", (unsigned long long)ci->chunk_no, origin, ci->table, i);
         lk = key;
         lklen = klen;
-        sqlite3_reset(q_get);
-        sqlite3_bind_text(q_get, 1, ci->table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q_get, 2, origin, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q_get, 3, (const char *)key, (int)klen, SQLITE_STATIC);
-        rc = sqlite3_step(q_get);
-        GMR_CALL_SQL(s->db, rc);
-        /* older or equal: stale; a delete of a key never held (a routed row going elsewhere, a row
-         * created and deleted between two syncs): nothing to keep */
-        if ((rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q_get, 0) >= v) || (rc != SQLITE_ROW && op == GMR_ELEM_DELETE)) {
-            (*stale)++;
-            continue;
-        }
-        sqlite3_reset(q_put);
-        sqlite3_bind_text(q_put, 1, ci->table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q_put, 2, origin, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q_put, 3, (const char *)key, (int)klen, SQLITE_STATIC);
-        sqlite3_bind_int64(q_put, 4, (int64_t)v);
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, ci->table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, origin, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, (const char *)key, (int)klen, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, (int64_t)v);
         if (op == GMR_ELEM_UPSERT) {
-            sqlite3_bind_int64(q_put, 5, (int64_t)XXH3_64bits(val, vlen));
-            sqlite3_bind_int(q_put, 6, 0);
-            sqlite3_bind_text(q_put, 7, (const char *)val, (int)vlen, SQLITE_STATIC);
-        } else {
-            sqlite3_bind_int64(q_put, 5, 0);
-            sqlite3_bind_int(q_put, 6, 1);
-            sqlite3_bind_null(q_put, 7);
+            sqlite3_bind_int64(q, 5, (int64_t)XXH3_64bits(val, vlen));
+            sqlite3_bind_text(q, 6, (const char *)val, (int)vlen, SQLITE_STATIC);
         }
-        GMR_CALL_SQL(s->db, sqlite3_step(q_put));
+        GMR_CALL_SQL(s->db, sqlite3_step(q));
+        if (sqlite3_changes(s->db) == 0) (*stale)++;
     }
     GMR_CHECK(c.at == c.len, GMR_ERR_DATA, "sync: chunk %llu of %s/%s: %zu bytes after its %u elements",
               (unsigned long long)ci->chunk_no, origin, ci->table, c.len - c.at, ci->count);
