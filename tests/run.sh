@@ -761,6 +761,15 @@ mpi 3 "$G" sync --provinces 3 --chunk 256 --hq "$S/r3.hq" --stores "$S/r3" > "$S
 dump_all "$S/r1" "$S/r1.hq" > "$S/state1.txt"; dump_all "$S/r3" "$S/r3.hq" > "$S/state3.txt"
 cmp -s "$S/state1.txt" "$S/state3.txt" && ok || { bad "sync: interrupted + resumed differs from uninterrupted"; diff "$S/state1.txt" "$S/state3.txt" | head -5; }
 same_view "after resume" "$S/r3.hq" ".v3"
+# interrupted downward: HQ killed after 2 acknowledged chunks of a tariff edit, then resumed
+awk -F, 'BEGIN { OFS = "," } NR > 1 && $1 != "AGR" { $6 = $6 + 1 } { print }' "$S/tariffs2.csv" > "$S/tariffs3.csv"
+for r in 1 3; do "$G" sync load --quiet --store "$S/r$r.hq" --table tariffs --key tariff "$S/tariffs3.csv"; done
+mpi 2 "$G" sync --provinces 2 --chunk 64 --hq "$S/r1.hq" --stores "$S/r1" > "$S/out" 2>&1 || { bad "sync down edit"; cat "$S/out"; }
+GRIDMR_TEST_SYNC_CRASH=2 mpi 3 "$G" sync --provinces 3 --chunk 64 --hq "$S/r3.hq" --stores "$S/r3" > "$S/out" 2>&1 && bad "sync: the crash hook did not stop the downward run"
+mpi 3 "$G" sync --provinces 3 --chunk 64 --hq "$S/r3.hq" --stores "$S/r3" > "$S/out" 2>&1 || { bad "sync down resume"; cat "$S/out"; }
+[ "$(field checks 4)" -ge 1 ] && ok || { bad "sync down resume: nothing was resumed"; cat "$S/out"; }
+dump_all "$S/r1" "$S/r1.hq" > "$S/state1.txt"; dump_all "$S/r3" "$S/r3.hq" > "$S/state3.txt"
+cmp -s "$S/state1.txt" "$S/state3.txt" && ok || { bad "sync: interrupted + resumed downward differs"; diff "$S/state1.txt" "$S/state3.txt" | head -5; }
 # bad input: the store stays as it was; a stale store is refused
 dump_all "$S/r1" "$S/r1.hq" > "$S/before.txt"
 p1=$(echo $provs | cut -d' ' -f1)

@@ -163,7 +163,7 @@ out:
 }
 
 /* Test hook: GRIDMR_TEST_SYNC_CRASH=K kills HQ (SIGKILL, as a node failure would) right after
- * it commits its K-th chunk. */
+ * it commits its K-th chunk (an upward chunk applied, or a downward one acknowledged). */
 static void crash_point(hq_state *hq)
 {
     hq->applied++;
@@ -370,6 +370,7 @@ static gmr_err hq_down_ack(hq_state *hq, down_session *d)
         }
         GMR_CALL(cat_put(hq->s, d->province, tbl, "down", &r));
         hq->st->chunks_down++;
+        crash_point(hq);
     }
 out:
     free(r.last_key);
