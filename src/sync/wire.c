@@ -208,6 +208,9 @@ static gmr_err chunk_begin(gmr__sbuf *out, const char *origin, const char *table
     uint8_t h[GMR_CHUNK_HEADER];
     memset(h, 0, sizeof h);
     memcpy(h, GMR_CHUNK_MAGIC, 8);
+    /* origin, table and key columns have 16-bit lengths in the header */
+    GMR_CHECK(strlen(origin) < 65536 && strlen(table) < 65536 && strlen(keycols) < 65536, GMR_ERR_ARG,
+              "sync: table %.40s...: a name or the key columns exceed 65535 bytes", table);
     out->len = 0;
     GMR_CALL(gmr__sbuf_put(out, h, sizeof h));
     GMR_CALL(gmr__sbuf_put(out, origin, strlen(origin)));
