@@ -789,6 +789,12 @@ cp "$S/base/p$p1.db" "$S/r1/p$p1.db"; rm -f "$S/r1/p$p1.db-wal" "$S/r1/p$p1.db-s
 expect "sync: store behind HQ" 65 "behind the" mpi 2 "$G" sync --hq "$S/r1.hq" --stores "$S/r1"
 expect "sync: no stores dir" 1 "cannot open the stores directory" mpi 2 "$G" sync --hq "$S/x.hq" --stores "$S/nope"
 expect "sync: usage" 2 "needs --hq" mpi 1 "$G" sync --stores "$S/r1"
+# a store that is not one: at HQ (setup) and at a leader's province (rank 1): agreed, no hang
+echo "not a database, just text" > "$S/junk.hq"
+expect "sync: HQ not a store" 65 "not a gridmr sync store" mpi 2 "$G" sync --hq "$S/junk.hq" --stores "$S/r3"
+mkdir -p "$S/mixed"; cp "$S/base/p$p1.db" "$S/mixed/a.db"; cp "$S/junk.hq" "$S/mixed/b.db"
+expect "sync: province not a store" 65 "b.db: not a gridmr sync store" mpi 2 "$G" sync --provinces 2 --hq "$S/mixed.hq" --stores "$S/mixed"
+[ "$(grep -c 'gridmr sync' "$T/err")" -eq 1 ] && ok || { bad "sync: a province's error not printed exactly once"; cat "$T/err"; }
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -64,12 +64,13 @@ static int status_of(gmr_err e)
     return 1;
 }
 
+/* what: "load", "dump" or "" (the sync itself) */
 static void report(const char *what)
 {
     const char *msg = gmr_err_message();
     if (gmr_err_is_remote()) return;
-    if (gmr_log_get_level() >= GMR_LOG_DEBUG) fprintf(stderr, "gridmr sync %s: %s\n", what, msg);
-    else fprintf(stderr, "gridmr sync %s: %.*s\n", what, (int)strcspn(msg, "\n"), msg);
+    if (gmr_log_get_level() >= GMR_LOG_DEBUG) fprintf(stderr, "gridmr sync%s%s: %s\n", *what ? " " : "", what, msg);
+    else fprintf(stderr, "gridmr sync%s%s: %.*s\n", *what ? " " : "", what, (int)strcspn(msg, "\n"), msg);
 }
 
 static int wants_help(int argc, char **argv)

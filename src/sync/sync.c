@@ -583,7 +583,7 @@ static gmr_err province_sync(hq_link *l, const gmr_sync_options *opt, const char
     }
 out:
     if (in_txn) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    if (err) gmr__err_context("province store %s", path ? path : name);
+    if (err) gmr__err_context("province %s", name);
     gmr__chunk_info_free(&ci);
     gmr__chunker_destroy(&ck);
     gmr__sbuf_free(&req);
