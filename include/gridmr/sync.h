@@ -73,6 +73,10 @@ typedef struct gmr_sync_stats {
                                     delete of a key it never held */
     uint64_t resumed;            /* table transfers resumed after an interruption */
     double seconds;              /* wall time of the run on HQ */
+    double t_hq;                 /* HQ answering requests: verifying, applying, packing downward */
+    double t_work_max;           /* the busiest leader's own work: change sets, packing, applying
+                                    downward chunks (its time with its stores less t_wait) */
+    double t_wait_max;           /* the longest a leader waited for HQ's answers */
 } gmr_sync_stats;
 
 /* Collective on comm. Rank 0 is HQ; the stores are dealt to the province leaders of the

@@ -234,6 +234,8 @@ int gmr_cli_sync(MPI_Comm comm, int argc, char **argv)
                (unsigned long long)s.refused, (unsigned long long)s.duplicates, (unsigned long long)s.stale,
                (unsigned long long)s.resumed);
         printf("  time      %.3f s, %.0f elements/s, %.2f MB/s\n", s.seconds, (double)el / t, (double)by / 1e6 / t);
+        printf("  phases    HQ answering %.3f s; leaders (max) own work %.3f s, waiting for HQ %.3f s\n", s.t_hq,
+               s.t_work_max, s.t_wait_max);
     }
     return 0;
 }

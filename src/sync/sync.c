@@ -59,11 +59,13 @@ typedef struct hq_state {
     int abort;
     gmr_err err;        /* the failure that made HQ abort, message recorded */
     long crash_after, applied;
+    double t_busy;      /* time in hq_handle */
 } hq_state;
 
 typedef struct hq_link {
     MPI_Comm comm;      /* MPI_COMM_NULL: HQ itself, calls hq directly */
     hq_state *hq;
+    double t_wait;      /* time in link_call */
 } hq_link;
 
 static uint64_t budget_of(const gmr_sync_options *o) { return o->chunk ? o->chunk : GMR_SYNC_DEFAULT_CHUNK; }
@@ -381,6 +383,7 @@ out:
 static gmr_err hq_handle(hq_state *hq, int src, const uint8_t *msg, size_t n, gmr__sbuf *rep)
 {
     gmr_err err = GMR_OK;
+    double t0 = MPI_Wtime();
     gmr__scur c = {msg, n, 0, 0};
     uint8_t type = gmr__scur_u8(&c);
     down_session *d = &hq->sess[src];
@@ -434,6 +437,7 @@ static gmr_err hq_handle(hq_state *hq, int src, const uint8_t *msg, size_t n, gm
         err = gmr__sbuf_u8(rep, R_ABORT);
     }
 out:
+    hq->t_busy += MPI_Wtime() - t0;
     return err;
 }
 
@@ -443,6 +447,7 @@ out:
 static gmr_err link_call(hq_link *l, const gmr__sbuf *req, gmr__sbuf *rep)
 {
     gmr_err err = GMR_OK;
+    double t0 = MPI_Wtime();
     MPI_Status stt;
     int cnt = 0;
     if (l->comm == MPI_COMM_NULL) {
@@ -464,6 +469,7 @@ static gmr_err link_call(hq_link *l, const gmr__sbuf *req, gmr__sbuf *rep)
     GMR_CALL_MPI(MPI_Recv(rep->data, cnt, MPI_BYTE, 0, TAG_REP, l->comm, MPI_STATUS_IGNORE));
     rep->len = (size_t)cnt;
 out:
+    l->t_wait += MPI_Wtime() - t0;
     return err;
 }
 
@@ -664,6 +670,7 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
     gmr__sbuf names = {0}, msg = {0}, rep = {0};
     gmr_sync_stats mine;
     uint64_t sv[NSTATS], tv[NSTATS];
+    double tw[2] = {0, 0}, tmax[2] = {0, 0}, t_lead = 0;
     unsigned long long nlen = 0;
     int rank, size, stop = 0;
     double t0 = MPI_Wtime();
@@ -698,8 +705,9 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
 
     /* exchange: each leader drives its stores; HQ does its own first, then serves */
     {
-        hq_link l = {rank == GMR_HQ ? MPI_COMM_NULL : topo->world, rank == GMR_HQ ? &hq : NULL};
+        hq_link l = {rank == GMR_HQ ? MPI_COMM_NULL : topo->world, rank == GMR_HQ ? &hq : NULL, 0};
         size_t at = 0;
+        double tl = MPI_Wtime();
         for (int i = 0; at < names.len && !local && !stop; i++) {
             const char *name = (const char *)names.data + at;
             int g = i % topo->provinces, leader = 0;
@@ -708,6 +716,9 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
             if (leader != rank) continue;
             local = province_sync(&l, opt, opt->stores, name, &mine, &stop);
         }
+        t_lead = MPI_Wtime() - tl;
+        tw[0] = t_lead - l.t_wait;
+        tw[1] = l.t_wait;
         if (rank != GMR_HQ) {
             msg.len = 0;
             GMR_CALL(gmr__sbuf_u8(&msg, MSG_BYE));
@@ -741,9 +752,13 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
     GMR_CALL_MPI(polite_barrier(topo->world));
     stats_pack(&mine, sv);
     GMR_CALL_MPI(MPI_Reduce(sv, tv, NSTATS, MPI_UINT64_T, MPI_SUM, GMR_HQ, topo->world));
+    GMR_CALL_MPI(MPI_Reduce(tw, tmax, 2, MPI_DOUBLE, MPI_MAX, GMR_HQ, topo->world));
     if (rank == GMR_HQ) {
         stats_unpack(stats, tv);
         stats->seconds = MPI_Wtime() - t0;
+        stats->t_hq = hq.t_busy;
+        stats->t_work_max = tmax[0];
+        stats->t_wait_max = tmax[1];
     }
     GMR_CALL(gmr__agree(topo->world, local));
 out:
