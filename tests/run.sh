@@ -761,6 +761,13 @@ mpi 3 "$G" sync --provinces 3 --chunk 256 --hq "$S/r3.hq" --stores "$S/r3" > "$S
 dump_all "$S/r1" "$S/r1.hq" > "$S/state1.txt"; dump_all "$S/r3" "$S/r3.hq" > "$S/state3.txt"
 cmp -s "$S/state1.txt" "$S/state3.txt" && ok || { bad "sync: interrupted + resumed differs from uninterrupted"; diff "$S/state1.txt" "$S/state3.txt" | head -5; }
 same_view "after resume" "$S/r3.hq" ".v3"
+# sync status: the head of the dump, and HQ's count of each province's live customers is its CSV's
+"$G" sync status "$S/r3.hq" > "$S/status.txt"
+"$G" sync dump "$S/r3.hq" | head -n "$(wc -l < "$S/status.txt")" | cmp -s - "$S/status.txt" && ok || bad "sync status is not the head of the dump"
+for p in $provs; do
+    want=$(($(wc -l < "$S/c-$p.csv.v3") - 1))
+    grep -q "^holds customers origin 'p$p' live $want deleted" "$S/status.txt" && ok || { bad "sync status: p$p should hold $want customers"; grep "holds customers" "$S/status.txt"; }
+done
 # interrupted downward: HQ killed after 2 acknowledged chunks of a tariff edit, then resumed
 awk -F, 'BEGIN { OFS = "," } NR > 1 && $1 != "AGR" { $6 = $6 + 1 } { print }' "$S/tariffs2.csv" > "$S/tariffs3.csv"
 for r in 1 3; do "$G" sync load --quiet --store "$S/r$r.hq" --table tariffs --key tariff "$S/tariffs3.csv"; done

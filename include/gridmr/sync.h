@@ -89,6 +89,10 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
  * its origin, version and tombstones); with a table, that table's CSV header and its live rows
  * in key order (then origin), the view to compare with the CSV files. */
 gmr_err gmr_sync_dump(const char *store, const char *table, int (*emit)(void *ctx, const char *line), void *ctx);
+/* Not collective. The head of the whole dump: version, tables, catalog and the `holds` lines
+ * (which origin holds how many live elements of each table, newest version), without the
+ * elements: what HQ's catalog says about every province. */
+gmr_err gmr_sync_status(const char *store, int (*emit)(void *ctx, const char *line), void *ctx);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,8 @@
  *                    import a CSV file into a store as one new version (no MPI)
  *   gridmr sync dump STORE.db [--table T]
  *                    print a store deterministically (no MPI)
+ *   gridmr sync status STORE.db
+ *                    the catalog and what each origin holds (no MPI)
  *   mpirun -np N gridmr sync --hq HQ.db --stores DIR [--provinces P] [--chunk SIZE] [--max-resend N]
  *                    sync every DIR/NAME.db with HQ, both ways; rank 0 prints the report
  *
@@ -28,6 +30,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: gridmr sync load --store STORE.db --table T --key COL[,COL...] [--mode M] [--route COL] FILE.csv\n"
             "       gridmr sync dump STORE.db [--table T]\n"
+            "       gridmr sync status STORE.db\n"
             "       mpirun -np N gridmr sync --hq HQ.db --stores DIR [options]\n"
             "\n"
             "Element-level incremental sync between headquarters and provinces (docs/sync.md). Each\n"
@@ -45,6 +48,7 @@ static void usage(FILE *f)
             "                       province). Fixed by the table's first load (default: every province)\n"
             "dump: with --table, that table's header and live rows in key order; without, the whole\n"
             "state (version, tables, catalog, every element with origin, version, tombstones).\n"
+            "status: the state without the elements: at HQ, which province holds what, at which version.\n"
             "\n"
             "sync options (sizes take K, M or G suffixes):\n"
             "  --provinces P        province groups of the ranks; store i goes to the leader of group\n"
@@ -83,7 +87,7 @@ static int wants_help(int argc, char **argv)
 int gmr_cli_sync_needs_mpi(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return 0;
-    return !(argc >= 2 && (strcmp(argv[1], "load") == 0 || strcmp(argv[1], "dump") == 0));
+    return !(argc >= 2 && (strcmp(argv[1], "load") == 0 || strcmp(argv[1], "dump") == 0 || strcmp(argv[1], "status") == 0));
 }
 
 static int print_line(void *ctx, const char *line)
@@ -143,21 +147,22 @@ static int cmd_load(int argc, char **argv)
 static int cmd_dump(int argc, char **argv)
 {
     const char *store = NULL, *table = NULL;
+    int status = strcmp(argv[1], "status") == 0;
     gmr_err e;
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--table") == 0 && i + 1 < argc) table = argv[++i];
+        if (!status && strcmp(argv[i], "--table") == 0 && i + 1 < argc) table = argv[++i];
         else if (argv[i][0] == '-' || store) {
-            fprintf(stderr, "gridmr sync dump: unexpected '%s'\nrun `gridmr sync --help` for the options\n", argv[i]);
+            fprintf(stderr, "gridmr sync %s: unexpected '%s'\nrun `gridmr sync --help` for the options\n", argv[1], argv[i]);
             return EXIT_USAGE;
         } else store = argv[i];
     }
     if (!store) {
-        fprintf(stderr, "gridmr sync dump: needs a store\n");
+        fprintf(stderr, "gridmr sync %s: needs a store\n", argv[1]);
         return EXIT_USAGE;
     }
-    e = gmr_sync_dump(store, table, print_line, stdout);
+    e = status ? gmr_sync_status(store, print_line, stdout) : gmr_sync_dump(store, table, print_line, stdout);
     if (e) {
-        report("dump");
+        report(argv[1]);
         return status_of(e);
     }
     return fflush(stdout) == 0 ? 0 : 1;

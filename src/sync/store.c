@@ -584,7 +584,21 @@ out:
     return err;
 }
 
+static gmr_err dump(const char *store, const char *table, int status_only, int (*emit)(void *ctx, const char *line),
+                    void *ctx);
+
 gmr_err gmr_sync_dump(const char *store, const char *table, int (*emit)(void *ctx, const char *line), void *ctx)
+{
+    return dump(store, table, 0, emit, ctx);
+}
+
+gmr_err gmr_sync_status(const char *store, int (*emit)(void *ctx, const char *line), void *ctx)
+{
+    return dump(store, NULL, 1, emit, ctx);
+}
+
+static gmr_err dump(const char *store, const char *table, int status_only, int (*emit)(void *ctx, const char *line),
+                    void *ctx)
 {
     gmr_err err = GMR_OK;
     gmr__store *s = NULL;
@@ -647,6 +661,7 @@ gmr_err gmr_sync_dump(const char *store, const char *table, int (*emit)(void *ct
     GMR_CALL_SQL(s->db, rc);
     sqlite3_finalize(st);
     st = NULL;
+    if (status_only) goto out;
     GMR_CALL_SQL(s->db, sqlite3_prepare_v2(s->db, "SELECT tbl, origin, key, version, deleted, value FROM elements"
                                            " ORDER BY tbl, origin, key", -1, &st, NULL));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
