@@ -60,6 +60,9 @@ typedef struct hq_state {
     gmr_err err;        /* the failure that made HQ abort, message recorded */
     long crash_after, applied;
     double t_busy;      /* time in hq_handle */
+    MPI_Comm comm;      /* where the leaders' requests arrive */
+    int byes;           /* leaders that said BYE */
+    gmr__sbuf in, out;  /* a leader's request and HQ's answer */
 } hq_state;
 
 typedef struct hq_link {
@@ -441,6 +444,38 @@ out:
     return err;
 }
 
+/* Receives one leader's request and answers it; a BYE is counted. Blocking: waits (politely)
+ * for a request; otherwise only takes one already pending. *served = 1 when one was taken.
+ * Not collective. */
+static gmr_err hq_serve(hq_state *hq, int blocking, int *served)
+{
+    gmr_err err = GMR_OK;
+    MPI_Status stt;
+    int cnt = 0, flag = 1;
+    *served = 0;
+    if (blocking) GMR_CALL_MPI(polite_probe(MPI_ANY_SOURCE, TAG_REQ, hq->comm, &stt));
+    else GMR_CALL_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, hq->comm, &flag, &stt));
+    if (!flag) goto out;
+    GMR_CALL_MPI(MPI_Get_count(&stt, MPI_BYTE, &cnt));
+    hq->in.len = 0;
+    if ((size_t)cnt > hq->in.cap) {
+        uint8_t *nd = realloc(hq->in.data, (size_t)cnt);
+        GMR_CHECK(nd, GMR_ERR_NOMEM, "out of memory");
+        hq->in.data = nd;
+        hq->in.cap = (size_t)cnt;
+    }
+    GMR_CALL_MPI(MPI_Recv(hq->in.data, cnt, MPI_BYTE, stt.MPI_SOURCE, TAG_REQ, hq->comm, MPI_STATUS_IGNORE));
+    *served = 1;
+    if (cnt >= 1 && hq->in.data[0] == MSG_BYE) {
+        hq->byes++;
+        goto out;
+    }
+    GMR_CALL(hq_handle(hq, stt.MPI_SOURCE, hq->in.data, (size_t)cnt, &hq->out));
+    GMR_CALL_MPI(MPI_Send(hq->out.data, (int)hq->out.len, MPI_BYTE, stt.MPI_SOURCE, TAG_REP, hq->comm));
+out:
+    return err;
+}
+
 /* ---- the province side ------------------------------------------------------------------------ */
 
 /* Sends req to HQ and waits for the answer. */
@@ -451,6 +486,10 @@ static gmr_err link_call(hq_link *l, const gmr__sbuf *req, gmr__sbuf *rep)
     MPI_Status stt;
     int cnt = 0;
     if (l->comm == MPI_COMM_NULL) {
+        /* HQ driving its own stores answers the other leaders' pending requests first, so they
+         * do not wait for HQ's share to end */
+        int served = 1;
+        while (served && l->hq->comm != MPI_COMM_NULL) GMR_CALL(hq_serve(l->hq, 0, &served));
         GMR_CALL(hq_handle(l->hq, 0, req->data, req->len, rep));
         goto out;
     }
@@ -692,6 +731,7 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
         if (!local) local = list_stores(opt->stores, opt->hq, &names);
         if (!local) local = (hq.sess = calloc((size_t)size, sizeof *hq.sess)) ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
         hq.nsess = size;
+        hq.comm = size > 1 ? topo->world : MPI_COMM_NULL;
         nlen = names.len;
     }
     GMR_CALL(gmr__agree(topo->world, local));
@@ -703,7 +743,8 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
     }
     if (nlen) GMR_CALL_MPI(MPI_Bcast(names.data, (int)nlen, MPI_BYTE, GMR_HQ, topo->world));
 
-    /* exchange: each leader drives its stores; HQ does its own first, then serves */
+    /* exchange: each leader drives its stores; HQ drives its own, answering the others' requests
+     * between its own, then serves until every leader said BYE */
     {
         hq_link l = {rank == GMR_HQ ? MPI_COMM_NULL : topo->world, rank == GMR_HQ ? &hq : NULL, 0};
         size_t at = 0;
@@ -724,27 +765,9 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
             GMR_CALL(gmr__sbuf_u8(&msg, MSG_BYE));
             GMR_CALL_MPI(MPI_Send(msg.data, 1, MPI_BYTE, GMR_HQ, TAG_REQ, topo->world));
         } else {
-            int byes = 0;
-            while (byes < size - 1) {
-                MPI_Status stt;
-                int cnt = 0;
-                GMR_CALL_MPI(polite_probe(MPI_ANY_SOURCE, TAG_REQ, topo->world, &stt));
-                GMR_CALL_MPI(MPI_Get_count(&stt, MPI_BYTE, &cnt));
-                msg.len = 0;
-                GMR_CALL(gmr__sbuf_put(&msg, NULL, 0));
-                if ((size_t)cnt > msg.cap) {
-                    uint8_t *nd = realloc(msg.data, (size_t)cnt);
-                    GMR_CHECK(nd, GMR_ERR_NOMEM, "out of memory");
-                    msg.data = nd;
-                    msg.cap = (size_t)cnt;
-                }
-                GMR_CALL_MPI(MPI_Recv(msg.data, cnt, MPI_BYTE, stt.MPI_SOURCE, TAG_REQ, topo->world, MPI_STATUS_IGNORE));
-                if (cnt >= 1 && msg.data[0] == MSG_BYE) {
-                    byes++;
-                    continue;
-                }
-                GMR_CALL(hq_handle(&hq, stt.MPI_SOURCE, msg.data, (size_t)cnt, &rep));
-                GMR_CALL_MPI(MPI_Send(rep.data, (int)rep.len, MPI_BYTE, stt.MPI_SOURCE, TAG_REP, topo->world));
+            while (hq.byes < size - 1) {
+                int served = 0;
+                GMR_CALL(hq_serve(&hq, 1, &served));
             }
             if (hq.abort && !local) local = hq.err;
         }
@@ -765,6 +788,8 @@ out:
     if (hq.sess)
         for (int i = 0; i < hq.nsess; i++) session_clear(&hq.sess[i]);
     free(hq.sess);
+    gmr__sbuf_free(&hq.in);
+    gmr__sbuf_free(&hq.out);
     gmr__store_close(&hq.s);
     gmr__sbuf_free(&names);
     gmr__sbuf_free(&msg);
