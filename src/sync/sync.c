@@ -706,7 +706,7 @@ gmr_err gmr_sync_run(MPI_Comm comm, const gmr_sync_options *opt, gmr_sync_stats 
     gmr_err err = GMR_OK, local = GMR_OK;
     gmr__topo *topo = NULL;
     hq_state hq;
-    gmr__sbuf names = {0}, msg = {0}, rep = {0};
+    gmr__sbuf names = {0}, msg = {0};
     gmr_sync_stats mine;
     uint64_t sv[NSTATS], tv[NSTATS];
     double tw[2] = {0, 0}, tmax[2] = {0, 0}, t_lead = 0;
@@ -793,7 +793,6 @@ out:
     gmr__store_close(&hq.s);
     gmr__sbuf_free(&names);
     gmr__sbuf_free(&msg);
-    gmr__sbuf_free(&rep);
     gmr__topo_destroy(&topo);
     return err;
 }
