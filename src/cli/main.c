@@ -12,6 +12,7 @@
 
 #include "gen.h"
 #include "lasso_cli.h"
+#include "sync_cli.h"
 #include "gridmr/apps.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
@@ -41,6 +42,8 @@ static void usage(FILE *f)
             "                                                (runs under mpirun; gen --help)\n"
             "  lasso --input DATA.csv --response COL --output MODEL.h5 [options]\n"
             "                                                distributed weighted LASSO (lasso --help)\n"
+            "  sync --hq HQ.db --stores DIR | sync load ... | sync dump STORE.db\n"
+            "                                                incremental HQ/province sync (sync --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
@@ -221,6 +224,16 @@ int main(int argc, char **argv)
             return 1;
         }
         status = gmr_cli_lasso(MPI_COMM_WORLD, argc - 1, argv + 1);
+        MPI_Finalize();
+        return status;
+    }
+    if (strcmp(argv[1], "sync") == 0) {
+        if (!gmr_cli_sync_needs_mpi(argc - 1, argv + 1)) return gmr_cli_sync_local(argc - 1, argv + 1);
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            fprintf(stderr, "gridmr: MPI_Init failed\n");
+            return 1;
+        }
+        status = gmr_cli_sync(MPI_COMM_WORLD, argc - 1, argv + 1);
         MPI_Finalize();
         return status;
     }
