@@ -13,9 +13,11 @@ WERROR   ?= $(if $(CI),1,)
 
 PKGS     := hdf5-openmpi jansson openblas
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# SuiteSparse KLU (the power flow's sparse LU): Debian's libsuitesparse-dev ships no .pc file
+CPPFLAGS += -I/usr/include/suitesparse
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wpedantic -fPIC -MMD -MP
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llapacke -lxxhash -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llapacke -lxxhash -lklu -lamd -lcolamd -lbtf -lsuitesparseconfig -lm
 ifneq ($(WERROR),)
 CFLAGS   += -Werror
 endif
@@ -24,7 +26,7 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/gen/*.c src/lasso/*.c src/apps/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/gen/*.c src/lasso/*.c src/pf/*.c src/apps/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -130,7 +132,7 @@ $(BUILD)/bench/lasso_bench: $(BUILD)/obj/bench/lasso_bench.o $(LIBA)
 
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson openblas\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lm\n' '$(PREFIX)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson openblas\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lklu -lamd -lcolamd -lbtf -lsuitesparseconfig -lm\n' '$(PREFIX)' > $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
