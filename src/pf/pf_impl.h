@@ -89,5 +89,9 @@ int gmr__pf_qlim_switch(gmr__pf_sys *s, const double *pg, const double *qg, doub
  * until no generator violates a limit; angles shifted back if the slack moved. GMR_ERR_STATE
  * when Newton does not converge or every generator ends limited. */
 gmr_err gmr__pf_base_solve(gmr__pf_sys *s, const gmr_pf_options *o);
+/* For the tests: the Jacobian at the current state as a dense row-major (n+aug) x (n+aug)
+ * matrix (rows: P then Q equations then the arc-length row; columns: angles, magnitudes,
+ * lambda; s->ang and s->mag give the positions) and the mismatches f. */
+gmr_err gmr__pf_jacobian_dense(gmr__pf_sys *s, int aug, double *jd, double *f);
 
 #endif

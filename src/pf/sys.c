@@ -591,3 +591,20 @@ int gmr__pf_qlim_switch(gmr__pf_sys *s, const double *pg, const double *qg, doub
     gmr__pf_sys_injections(s);
     return switched;
 }
+
+gmr_err gmr__pf_jacobian_dense(gmr__pf_sys *s, int aug, double *jd, double *f)
+{
+    gmr_err err = GMR_OK;
+    int nr;
+    GMR_CALL(build_pattern(s, aug));
+    update_v(s);
+    mismatch(s);
+    fill_jacobian(s);
+    nr = s->n + aug;
+    memset(jd, 0, (size_t)nr * (size_t)nr * sizeof *jd);
+    for (int r = 0; r < nr; r++)
+        for (int e = s->jp[r]; e < s->jp[r + 1]; e++) jd[(size_t)r * (size_t)nr + (size_t)s->jj[e]] = s->jx[e];
+    memcpy(f, s->f, (size_t)nr * sizeof *f);
+out:
+    return err;
+}
