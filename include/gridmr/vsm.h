@@ -2,7 +2,7 @@
  * surrogate (the paper's online assessment, docs/pf.md).
  *
  * An operating point is made from the base case by its index alone (and the seed): a system load
- * level, a per-bus load variation (P and Q together, so each bus keeps its power factor), a
+ * level, a per-bus load variation (Q varying a little more than P, so the power factors move), a
  * redispatch of the generators other than the slack's, and with some probability one branch out
  * of service. Its features are what an online assessment measures: the bus voltage magnitudes and
  * angles of its power flow, the loads, the generation, and the system load levels. Its margin
@@ -31,14 +31,16 @@ extern "C" {
 #define GMR_VSM_DEFAULT_LEVEL_SPREAD 0.15 /* system load level uniform in [1 - s, 1 + s] */
 #define GMR_VSM_DEFAULT_LOAD_SPREAD 0.3   /* each bus's load times uniform [1 - s, 1 + s] more */
 #define GMR_VSM_DEFAULT_GEN_SPREAD 0.2    /* each generator's P (slack's aside) times [1 - s, 1 + s] */
+#define GMR_VSM_DEFAULT_Q_SPREAD 0.1      /* each bus's Q times [1 - s, 1 + s] more than its P */
 #define GMR_VSM_DEFAULT_OUTAGE_RATE 0.0   /* probability of one branch out of service */
 #define GMR_VSM_DEFAULT_SCALE 2.0         /* CPF target: the point's loads and generation x 2 */
 
 typedef struct gmr_vsm_options {
     uint64_t seed;
     double level_lo, level_hi; /* system load level range (default 1 -/+ level spread) */
-    double load_spread, gen_spread, outage_rate, scale;
-    gmr_cpf_options cpf;       /* the continuation (default gmr_cpf_options_init, step 0.1) */
+    double load_spread, q_spread, gen_spread, outage_rate, scale;
+    gmr_cpf_options cpf;       /* the continuation (default gmr_cpf_options_init with step 0.1,
+                                  step_max 1, error_tol 1e-2: the nose, not the path) */
     int provinces;             /* HQ's topology: 0 for the default */
 } gmr_vsm_options;
 
@@ -109,7 +111,8 @@ typedef struct gmr_vsm_surrogate {
 void gmr_vsm_surrogate_free(gmr_vsm_surrogate *s);
 
 /* Collective on comm. The distributed LASSO (standardised, with intercept) of margin_mw on the
- * features of the points with train[i] != 0 (status OK), each rank holding a block of them:
+ * features but the last two (load_level and q_level are sums of the loads: collinear with them,
+ * they would make the solution non-unique; they serve as the kernel space) of the points with train[i] != 0 (status OK), each rank holding a block of them:
  * the path is fitted on three quarters of them (every fourth training row left out), lambda is
  * chosen by the RMSE on that quarter, and the model is refitted on all training rows at that
  * lambda (scaled by the ratio of the weight sums). w (may be NULL) weighs each point: the

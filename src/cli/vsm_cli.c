@@ -334,7 +334,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
         gmr_vsm_score(&sur, &db, mask, NULL, &r2, &rmse, &nh);
         if (rank == 0 && !o.quiet) {
             printf("  surrogate  LASSO lambda %.6g, %d of %d features non-zero (validation RMSE %.4f MW)\n", sur.lambda,
-                   sur.nonzero, db.p, sur.val_rmse);
+                   sur.nonzero, db.p - 2, sur.val_rmse);
             printf("  training   %d points: R^2 %.6f, RMSE %.4f MW\n", nt, r2t, rmset);
             printf("  held-out   %d points: R^2 %.6f, RMSE %.4f MW\n", nh, r2, rmse);
         }

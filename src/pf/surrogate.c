@@ -28,7 +28,7 @@ double gmr_vsm_predict(const gmr_vsm_surrogate *s, const gmr_vsm_points *pts, in
 {
     const double *x = pts->x + (size_t)i * (size_t)pts->p;
     double y = s->intercept;
-    for (int j = 0; j < s->p; j++)
+    for (int j = 0; j < s->p - 2; j++)
         if (s->beta[j] != 0) y += s->beta[j] * x[j];
     return y;
 }
@@ -87,7 +87,7 @@ static gmr_err pack_block(MPI_Comm comm, const gmr_vsm_points *pts, const int *l
     }
     memset(rows, 0, sizeof *rows);
     rows->nrows = (size_t)(hi - lo);
-    rows->p = p;
+    rows->p = p - 2; /* load_level and q_level are the kernel space, not features */
     rows->x = x;
     rows->ldx = (size_t)p;
     rows->y = y;
@@ -109,7 +109,7 @@ static gmr_err lasso_fit(MPI_Comm comm, const gmr_vsm_points *pts, const int *li
     GMR_CALL(pack_block(comm, pts, list, m, w, &rows, &buf));
     GMR_CALL(gmr_lasso_create(comm, &l));
     GMR_CALL(gmr_lasso_set_options(l, o));
-    if (names) GMR_CALL(gmr_lasso_set_names(l, pts->p, (const char *const *)names));
+    if (names) GMR_CALL(gmr_lasso_set_names(l, pts->p - 2, (const char *const *)names));
     GMR_CALL(gmr_lasso_set_data(l, &rows));
     GMR_CALL(gmr_lasso_solve(l));
     *out = l;
@@ -153,7 +153,7 @@ gmr_err gmr_vsm_fit(MPI_Comm comm, const gmr_vsm_points *pts, char *const *names
     o.standardize = 1;
     o.nlambda = nlambda > 0 ? nlambda : GMR_VSM_DEFAULT_NLAMBDA;
     o.lambda_min_ratio = 1e-5;
-    o.tol = 1e-7;
+    o.tol = 1e-10;
     GMR_CALL(lasso_fit(comm, pts, fit, nf, w, &o, NULL, &l));
     GMR_CALL(gmr_lasso_get_info(l, &info));
     out->p = pts->p;
@@ -166,7 +166,7 @@ gmr_err gmr_vsm_fit(MPI_Comm comm, const gmr_vsm_points *pts, char *const *names
         for (int v = 0; v < nv; v++) mask[val[v]] = 1;
         GMR_CALL(gmr_lasso_get_fit(l, k, &f));
         out->intercept = f.intercept;
-        memcpy(out->beta, f.beta, (size_t)pts->p * sizeof *out->beta);
+        memcpy(out->beta, f.beta, (size_t)(pts->p - 2) * sizeof *out->beta);
         gmr_vsm_score(out, pts, mask, w, &r2, &rmse, NULL);
         free(mask);
         if (rmse < best_rmse) {
@@ -183,7 +183,7 @@ gmr_err gmr_vsm_fit(MPI_Comm comm, const gmr_vsm_points *pts, char *const *names
     GMR_CALL(lasso_fit(comm, pts, list, m, w, &o, names, &l));
     GMR_CALL(gmr_lasso_get_fit(l, 0, &f));
     out->intercept = f.intercept;
-    memcpy(out->beta, f.beta, (size_t)pts->p * sizeof *out->beta);
+    memcpy(out->beta, f.beta, (size_t)(pts->p - 2) * sizeof *out->beta);
     out->lambda = f.lambda;
     out->nonzero = f.nonzero;
     out->ntrain = m;
@@ -210,7 +210,11 @@ gmr_err gmr_vsm_kernel(const gmr_vsm_points *pts, const double *z0, double h, do
     int col[2] = {pts->p - 2, pts->p - 1};
     size_t bad = 0;
     GMR_CHECK(pts->p >= 2, GMR_ERR_ARG, "no kernel columns");
-    GMR_CALL(gmr_lasso_kernel_weights((size_t)pts->n, pts->x, (size_t)pts->p, 2, col, z0, h, w, &bad));
+    for (int i = 0; i < pts->n; i++) { /* a failed point has no features: weight 0 */
+        const double *z = pts->x + (size_t)i * (size_t)pts->p;
+        if (pts->status[i] != GMR_VSM_OK || !isfinite(z[col[0]]) || !isfinite(z[col[1]])) w[i] = 0;
+        else GMR_CALL(gmr_lasso_kernel_weights(1, z, (size_t)pts->p, 2, col, z0, h, w + i, &bad));
+    }
 out:
     return err;
 }

@@ -34,10 +34,15 @@ void gmr_vsm_options_init(gmr_vsm_options *o)
     o->level_hi = 1 + GMR_VSM_DEFAULT_LEVEL_SPREAD;
     o->load_spread = GMR_VSM_DEFAULT_LOAD_SPREAD;
     o->gen_spread = GMR_VSM_DEFAULT_GEN_SPREAD;
+    o->q_spread = GMR_VSM_DEFAULT_Q_SPREAD;
     o->outage_rate = GMR_VSM_DEFAULT_OUTAGE_RATE;
     o->scale = GMR_VSM_DEFAULT_SCALE;
     gmr_cpf_options_init(&o->cpf);
+    /* a batch wants the nose, not the path: longer steps (the nose is located to the same
+     * nose_tol either way; docs/pf.md compares) */
     o->cpf.step = 0.1;
+    o->cpf.step_max = 1.0;
+    o->cpf.error_tol = 1e-2;
     o->provinces = 0;
 }
 
@@ -133,8 +138,9 @@ gmr_err gmr_vsm_point_case(gmr_pf_case base, const gmr_vsm_options *o, uint64_t 
     level = o->level_lo + (o->level_hi - o->level_lo) * unif(&s);
     for (int i = 0; i < c->nbus; i++) {
         double f = level * (1 + o->load_spread * (2 * unif(&s) - 1));
+        double fq = f * (1 + o->q_spread * (2 * unif(&s) - 1));
         c->bus[i].pd *= f;
-        c->bus[i].qd *= f;
+        c->bus[i].qd *= fq;
         if (c->bus[i].type == GMR_PF_REF && slack < 0) slack = i;
     }
     for (int g = 0; g < c->ngen; g++) {
@@ -409,6 +415,7 @@ static gmr_err write_file(const char *path, gmr_pf_case base, const gmr_vsm_opti
     PUTNUM("level_hi", "%.17g", o->level_hi);
     PUTNUM("load_spread", "%.17g", o->load_spread);
     PUTNUM("gen_spread", "%.17g", o->gen_spread);
+    PUTNUM("q_spread", "%.17g", o->q_spread);
     PUTNUM("outage_rate", "%.17g", o->outage_rate);
     PUTNUM("qlim", "%d", o->cpf.qlim);
     PUTNUM("step", "%.17g", o->cpf.step);
