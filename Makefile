@@ -34,7 +34,8 @@ TEST_SRC := $(wildcard tests/check_*.c)
 
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse $(BUILD)/bench/stagebw $(BUILD)/bench/lasso_bench
+BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse $(BUILD)/bench/stagebw $(BUILD)/bench/lasso_bench \
+            $(BUILD)/bench/vsm_bench
 
 LIBA     := $(BUILD)/lib/libgridmr.a
 LIBSO    := $(BUILD)/lib/libgridmr.so
@@ -127,6 +128,11 @@ $(BUILD)/bench/stagebw: $(BUILD)/obj/bench/stagebw.o $(filter-out $(BUILD)/obj/s
 
 # the LASSO benchmark driver: rows generated per rank in memory, gmr_lasso_* timed (bench/lasso)
 $(BUILD)/bench/lasso_bench: $(BUILD)/obj/bench/lasso_bench.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+# the voltage-stability point benchmark driver: one PF + CPF per point, timed (bench/vsm)
+$(BUILD)/bench/vsm_bench: $(BUILD)/obj/bench/vsm_bench.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
