@@ -143,6 +143,11 @@ typedef struct gmr_cpf_options {
     int max_iter;     /* corrector iterations per step (default 30) */
     int max_steps;    /* default 400 */
     double nose_tol, qlim_tol;
+    /* called before every continuation step when not NULL (a batch's scheduler answers other
+       ranks there, so a long CPF does not keep them waiting); an error it returns ends the CPF
+       with that error */
+    gmr_err (*progress)(void *ctx);
+    void *progress_ctx;
 } gmr_cpf_options;
 
 void gmr_cpf_options_init(gmr_cpf_options *o);

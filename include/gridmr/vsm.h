@@ -64,6 +64,9 @@ typedef struct gmr_vsm_points {
     int *status;             /* GMR_VSM_OK or GMR_VSM_FAILED */
     int *steps;              /* CPF steps */
     char *message;           /* n x GMR_VSM_MESSAGE: why a point failed ("" otherwise) */
+    double seconds;          /* gmr_vsm_compute: wall time of the batch (HQ's clock) */
+    double work_seconds;     /* ... and the time all ranks spent computing points (the rest
+                                of ranks x seconds is waiting: scheduling, imbalance) */
 } gmr_vsm_points;
 
 void gmr_vsm_points_free(gmr_vsm_points *pts);

@@ -274,7 +274,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
     uint64_t *idx = NULL;
     int *set = NULL, *mask = NULL, *flag = NULL, *done = NULL;
     char **names = NULL;
-    double mean, lo, hi, steps, t0, t1, *w = NULL, *gam = NULL, *sup = NULL;
+    double mean, lo, hi, steps, *w = NULL, *gam = NULL, *sup = NULL;
     const char *case_name;
     memset(&db, 0, sizeof db);
     memset(&cand, 0, sizeof cand);
@@ -298,9 +298,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
     /* 1. the batch */
     idx = range(0, o.npoints);
     GMR_CALL(gmr__agree(comm, idx ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")));
-    t0 = MPI_Wtime();
     GMR_CALL(gmr_vsm_compute(comm, base, &o.v, idx, o.npoints, 1, &db));
-    t1 = MPI_Wtime();
     summary(&db, &failed, &mean, &lo, &hi, &steps);
     if (rank == 0) {
         list_failed(&db, "operating");
@@ -308,7 +306,8 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
             printf("gridmr vsm: %s, %d points (%d failed), %d features, %d ranks\n", case_name, db.n, failed, db.p, size);
             printf("  margin     mean %.4f MW, min %.4f, max %.4f (target x %g, reactive limits %s)\n", mean, lo, hi,
                    o.v.scale, o.v.cpf.qlim ? "on" : "off");
-            printf("  time       %.3f s, %.1f points/s, %.1f CPF steps per point\n", t1 - t0, db.n / (t1 - t0), steps);
+            printf("  time       %.3f s, %.1f points/s, %.1f CPF steps per point; ranks busy %.1f%% of the batch\n",
+                   db.seconds, db.n / db.seconds, steps, 100 * db.work_seconds / (size * db.seconds));
         }
     }
     set = calloc((size_t)o.npoints + 1, sizeof *set);

@@ -215,6 +215,7 @@ gmr_err gmr_cpf_run(gmr_pf_case base, gmr_pf_case target, const gmr_cpf_options 
     accept(&c);
     step = o.step;
     for (;;) {
+        if (o.progress) GMR_CALL(o.progress(o.progress_ctx));
         GMR_CHECK(r->steps < o.max_steps, GMR_ERR_STATE,
                   "no nose point after %d continuation steps (lambda reached %.6g): raise the step or the target",
                   o.max_steps, c.lk);

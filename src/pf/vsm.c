@@ -4,7 +4,7 @@
  * seeded by both, drawn in a fixed order (level, then each bus, each generator, the outage), so
  * any rank makes the same point. HQ hands out positions in the list of indices on demand
  * (src/sched: a worker asks for its next point when it receives one, HQ computes points too and
- * answers between its own); each rank keeps its records (position, status, margin, features)
+ * answers between its own, and between the steps of its own CPFs); each rank keeps its records (position, status, margin, features)
  * and one MPI_Allgatherv puts them on every rank, where they are placed by position. Cost per
  * point: one power flow and one CPF (tens of KLU refactorisations of a matrix of twice the bus
  * count); communication: two small messages per point with HQ and the final gather of
@@ -173,7 +173,16 @@ typedef struct batch {
     double *rec;
     char *msg;
     int nrec;
+    gmr__sched **sched; /* HQ polls for requests during its own CPFs */
+    double work;        /* seconds in do_point */
+    gmr_cpf_options cpf;
 } batch;
+
+static gmr_err poll_requests(void *ctx)
+{
+    batch *b = ctx;
+    return gmr__sched_poll(*b->sched);
+}
 
 static void point_failed(batch *b, double *r, char *m, const char *what)
 {
@@ -196,6 +205,7 @@ static gmr_err do_point(void *vctx, uint64_t pos)
     gmr_cpf_result cr;
     gmr_pf_options po;
     int nb;
+    double t0 = MPI_Wtime();
     memset(&pf, 0, sizeof pf);
     memset(&cr, 0, sizeof cr);
     b->nrec++;
@@ -238,7 +248,7 @@ static gmr_err do_point(void *vctx, uint64_t pos)
     if (!b->margins) goto out;
     GMR_CALL(gmr_pf_case_copy(c, &t));
     GMR_CALL(gmr_pf_case_scale(t, b->o->scale));
-    e = gmr_cpf_run(c, t, &b->o->cpf, &cr);
+    e = gmr_cpf_run(c, t, &b->cpf, &cr);
     if (e == GMR_ERR_NOMEM) GMR_CALL(e);
     if (e) {
         point_failed(b, r, m, "continuation");
@@ -248,6 +258,7 @@ static gmr_err do_point(void *vctx, uint64_t pos)
     r[3] = cr.lambda;
     r[5] = cr.steps;
 out:
+    b->work += MPI_Wtime() - t0;
     gmr_cpf_result_free(&cr);
     gmr_pf_result_free(&pf);
     gmr_pf_case_destroy(&t);
@@ -265,7 +276,7 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     batch b;
     uint64_t *todo = NULL;
     int size = 1, *counts = NULL, *displs = NULL, *mcounts = NULL, *mdispls = NULL, rec_len, total = 0;
-    double *all = NULL;
+    double *all = NULL, t0, t1 = 0, work = 0;
     char *allmsg = NULL;
     memset(&b, 0, sizeof b);
     memset(out, 0, sizeof *out);
@@ -275,6 +286,10 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     b.indices = indices;
     b.margins = margins;
     b.p = gmr_vsm_nfeatures(base);
+    b.sched = &handle;
+    b.cpf = o->cpf;
+    b.cpf.progress = poll_requests;
+    b.cpf.progress_ctx = &b;
     rec_len = REC_HEAD + b.p;
     GMR_CHECK((double)n * rec_len < 2e9, GMR_ERR_ARG, "%d points of %d features: more than 2^31 values to gather", n,
               b.p);
@@ -295,8 +310,12 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     wave.ntodo = (uint64_t)n;
     wave.fn = do_point;
     wave.ctx = &b;
+    t0 = MPI_Wtime();
     local = gmr__sched_run(topo, &wave, &handle);
     GMR_CALL(gmr__agree(topo->world, local));
+    t1 = MPI_Wtime() - t0;
+    GMR_CALL_MPI(MPI_Bcast(&t1, 1, MPI_DOUBLE, GMR_HQ, topo->world));
+    GMR_CALL_MPI(MPI_Allreduce(&b.work, &work, 1, MPI_DOUBLE, MPI_SUM, topo->world));
     /* every rank gets every record */
     counts = malloc((size_t)size * sizeof *counts);
     displs = malloc((size_t)size * sizeof *displs);
@@ -319,6 +338,8 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     GMR_CALL_MPI(MPI_Allgatherv(b.rec, b.nrec * rec_len, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, topo->world));
     GMR_CALL_MPI(MPI_Allgatherv(b.msg, b.nrec * GMR_VSM_MESSAGE, MPI_CHAR, allmsg, mcounts, mdispls, MPI_CHAR, topo->world));
     GMR_CALL(points_alloc(out, n, b.p));
+    out->seconds = t1;
+    out->work_seconds = work;
     for (int k = 0; k < n; k++) {
         const double *r = all + (size_t)k * (size_t)rec_len;
         int pos = (int)r[0];
