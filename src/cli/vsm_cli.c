@@ -48,6 +48,7 @@ void gmr__cli_vsm_usage(FILE *f)
             "operating points (a point depends only on the seed and its index):\n"
             "  --level LO,HI        system load level range (default %g,%g)\n"
             "  --spread S           each bus's load (P and Q) times uniform [1-S, 1+S] more (default %g)\n"
+            "  --q-spread S         each bus's Q times [1-S, 1+S] more than its P (default %g)\n"
             "  --gen-spread S       each generator's P (the slack's aside) times [1-S, 1+S] (default %g)\n"
             "  --outage-rate R      probability of one branch out of service (default %g)\n"
             "  --scale F            CPF target: the point's loads and generation x F (default %g)\n"
@@ -73,7 +74,7 @@ void gmr__cli_vsm_usage(FILE *f)
             "  --quiet              print nothing but errors\n"
             "exit status: 0 ok, 1 error, 2 usage, 65 bad case file\n",
             1 - GMR_VSM_DEFAULT_LEVEL_SPREAD, 1 + GMR_VSM_DEFAULT_LEVEL_SPREAD, GMR_VSM_DEFAULT_LOAD_SPREAD,
-            GMR_VSM_DEFAULT_GEN_SPREAD, GMR_VSM_DEFAULT_OUTAGE_RATE, GMR_VSM_DEFAULT_SCALE, GMR_VSM_DEFAULT_NLAMBDA,
+            GMR_VSM_DEFAULT_Q_SPREAD, GMR_VSM_DEFAULT_GEN_SPREAD, GMR_VSM_DEFAULT_OUTAGE_RATE, GMR_VSM_DEFAULT_SCALE, GMR_VSM_DEFAULT_NLAMBDA,
             GMR_VSM_DEFAULT_BANDWIDTH);
 }
 
@@ -172,6 +173,7 @@ static int parse(int argc, char **argv, vsm_opts *o)
         INTOPT("--provinces", o->v.provinces, 1, 1000000)
         DBLOPT("--spread", o->v.load_spread, v >= 0 && v < 1)
         DBLOPT("--gen-spread", o->v.gen_spread, v >= 0 && v < 1)
+        DBLOPT("--q-spread", o->v.q_spread, v >= 0 && v < 1)
         DBLOPT("--outage-rate", o->v.outage_rate, v >= 0 && v <= 1)
         DBLOPT("--scale", o->v.scale, v > 1 && v <= 100)
         DBLOPT("--step", o->v.cpf.step, v > 0 && v <= 10)
@@ -322,6 +324,16 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
     }
     ntrain = (int)(o.train * o.npoints);
     for (int i = 0; i < o.npoints; i++) set[i] = i < ntrain ? 0 : 1;
+    if (!o.no_surrogate) {
+        int usable = 0;
+        for (int i = 0; i < ntrain; i++) usable += db.status[i] == GMR_VSM_OK;
+        if (usable < 8) {
+            if (rank == 0)
+                fprintf(stderr, "gridmr vsm: warning: %d usable training points: the surrogate needs at least 8; skipped\n",
+                        usable);
+            o.no_surrogate = 1;
+        }
+    }
     if (!o.no_surrogate) {
         double r2, rmse, r2t, rmset;
         int nt, nh;
