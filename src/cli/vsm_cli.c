@@ -69,7 +69,7 @@ void gmr__cli_vsm_usage(FILE *f)
             "  --threshold T        flag a candidate when its gamma_locRMSE / sqrt(support) exceeds T MW\n"
             "                       (default 2 x the held-out RMSE)\n"
             "  --min-support S      ... or when the database's kernel weight around it is below S (default 5)\n"
-            "  --update-max K       at most K exact CPFs per round (default: all flagged)\n"
+            "  --update-max K       at most K exact CPFs per round, the least covered (default: all flagged)\n"
             "  --provinces P        HQ's topology (default round(sqrt(ranks)))\n"
             "  --quiet              print nothing but errors\n"
             "exit status: 0 ok, 1 error, 2 usage, 65 bad case file\n",
@@ -274,9 +274,9 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
     gmr_vsm_points db, cand, ev, add;
     gmr_vsm_surrogate sur, loc;
     uint64_t *idx = NULL;
-    int *set = NULL, *mask = NULL, *flag = NULL, *done = NULL;
+    int *set = NULL, *mask = NULL, *flag = NULL, *done = NULL, *evmask = NULL;
     char **names = NULL;
-    double mean, lo, hi, steps, *w = NULL, *gam = NULL, *sup = NULL;
+    double mean, lo, hi, steps, *w = NULL, *gam = NULL, *sup = NULL, *score = NULL;
     const char *case_name;
     memset(&db, 0, sizeof db);
     memset(&cand, 0, sizeof cand);
@@ -374,7 +374,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
         /* 3. the database update */
         if (o.rounds > 0) {
             gmr_vsm_options on = o.v;
-            int *evmask = NULL, ncand_left;
+            int ncand_left;
             double r2e, rmse_e;
             on.level_lo = o.new_lo;
             on.level_hi = o.new_hi;
@@ -387,8 +387,9 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
             flag = calloc((size_t)cand.n + 1, sizeof *flag);
             done = calloc((size_t)cand.n + 1, sizeof *done);
             gam = malloc(((size_t)cand.n + 1) * sizeof *gam);
+            score = malloc(((size_t)cand.n + 1) * sizeof *score);
             sup = malloc(((size_t)cand.n + 1) * sizeof *sup);
-            GMR_CHECK(evmask && flag && done && gam && sup, GMR_ERR_NOMEM, "out of memory");
+            GMR_CHECK(evmask && flag && done && gam && sup && score, GMR_ERR_NOMEM, "out of memory");
             for (int i = 0; i < ev.n; i++) evmask[i] = 1;
             for (int q = 0; q < cand.n; q++) done[q] = cand.status[q] != GMR_VSM_OK; /* no features: skipped */
             gmr_vsm_score(&sur, &ev, evmask, NULL, &r2e, &rmse_e, NULL);
@@ -401,15 +402,27 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
                 uint64_t *fidx = NULL;
                 for (int i = 0; i < db.n; i++) mask[i] = set[i] == 0 || set[i] == 2;
                 GMR_CALL(gmr_vsm_gamma(comm, o.model, &db, mask, &cand, o.bandwidth, gam, sup));
+                /* flagged: the local RMS of the residuals (eq. 1 over the local weight) above the
+                 * threshold, or too little database weight nearby; with --update-max, the K least
+                 * covered (largest score, ties by index) */
                 for (int q = 0; q < cand.n; q++) {
                     double lrms = sup[q] > 0 ? gam[q] / sqrt(sup[q]) : INFINITY;
                     flag[q] = 0;
+                    score[q] = -1;
                     if (done[q]) continue;
                     nleft++;
-                    if ((lrms > o.threshold || sup[q] < o.min_support) && (!o.update_max || nflag < o.update_max)) {
+                    if (lrms > o.threshold || sup[q] < o.min_support) {
+                        score[q] = fmax(lrms / o.threshold, sup[q] > 0 ? o.min_support / sup[q] : INFINITY);
                         flag[q] = 1;
                         nflag++;
                     }
+                }
+                while (o.update_max && nflag > o.update_max) { /* drop the best covered */
+                    int drop = -1;
+                    for (int q = 0; q < cand.n; q++)
+                        if (flag[q] && (drop < 0 || score[q] <= score[drop])) drop = q;
+                    flag[drop] = 0;
+                    nflag--;
                 }
                 ncand_left = nleft;
                 if (nflag == 0) {
@@ -477,7 +490,6 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
                 set = s2;
                 for (int i = old; i < db.n; i++) set[i] = 3;
             }
-            free(evmask);
         }
     }
     /* 4. the file */
@@ -496,9 +508,11 @@ out:
     free(mask);
     free(flag);
     free(done);
+    free(evmask);
     free(w);
     free(gam);
     free(sup);
+    free(score);
     gmr_vsm_surrogate_free(&sur);
     gmr_vsm_surrogate_free(&loc);
     gmr_vsm_points_free(&db);
