@@ -140,7 +140,8 @@ gmr_err gmr_vsm_kernel(const gmr_vsm_points *pts, const double *z0, double h, do
 /* Collective on comm. The paper's equation 1 for each candidate point q: gamma[q] =
  * sqrt(sum_i w_i(z_q) r_i^2) over the database points with db_mask[i] (status OK), r_i the
  * residual of the model file's last fit, by gmr_lasso_model_gamma over rows spread across the
- * ranks; support[q] = sum_i w_i(z_q), the database's weight near q (may be NULL). */
+ * ranks; support[q] = sum_i w_i(z_q), the database's weight near q (may be NULL). A candidate
+ * that failed (no features) gets gamma NaN and support 0. */
 gmr_err gmr_vsm_gamma(MPI_Comm comm, const char *model_path, const gmr_vsm_points *db, const int *db_mask,
                       const gmr_vsm_points *cand, double h, double *gamma, double *support);
 

@@ -225,34 +225,47 @@ gmr_err gmr_vsm_gamma(MPI_Comm comm, const char *model_path, const gmr_vsm_point
     gmr_err err = GMR_OK, local = GMR_OK;
     gmr_lasso_model m = NULL;
     gmr_lasso_rows rows;
-    int *list = NULL, n = 0, col[2] = {db->p - 2, db->p - 1};
-    double *buf = NULL, *z0 = NULL, *w = NULL;
+    int *list = NULL, *valid = NULL, n = 0, nv = 0, col[2] = {db->p - 2, db->p - 1};
+    double *buf = NULL, *z0 = NULL, *w = NULL, *g = NULL;
     list = malloc(((size_t)db->n + 1) * sizeof *list);
+    valid = malloc(((size_t)cand->n + 1) * sizeof *valid);
     z0 = malloc(((size_t)cand->n + 1) * 2 * sizeof *z0);
+    g = malloc(((size_t)cand->n + 1) * sizeof *g);
     w = malloc(((size_t)db->n + 1) * sizeof *w);
-    local = list && z0 && w ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    local = list && valid && z0 && g && w ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
     if (!local) local = gmr_lasso_model_read(model_path, &m);
     GMR_CALL(gmr__agree(comm, local));
     for (int i = 0; i < db->n; i++)
         if (db_mask[i] && usable(db, i)) list[n++] = i;
+    /* a candidate whose power flow failed has no features: gamma NaN, support 0 */
     for (int q = 0; q < cand->n; q++) {
-        z0[2 * q] = cand->x[(size_t)q * (size_t)cand->p + (size_t)col[0]];
-        z0[2 * q + 1] = cand->x[(size_t)q * (size_t)cand->p + (size_t)col[1]];
+        const double *x = cand->x + (size_t)q * (size_t)cand->p;
+        gamma[q] = NAN;
+        if (support) support[q] = 0;
+        if (cand->status[q] != GMR_VSM_OK || !isfinite(x[col[0]]) || !isfinite(x[col[1]])) continue;
+        z0[2 * nv] = x[col[0]];
+        z0[2 * nv + 1] = x[col[1]];
+        valid[nv++] = q;
     }
     GMR_CALL(pack_block(comm, db, list, n, NULL, &rows, &buf));
-    GMR_CALL(gmr_lasso_model_gamma(comm, m, gmr_lasso_model_nlambda(m) - 1, &rows, rows.x, rows.ldx, 2, col, h, cand->n,
-                                   z0, gamma, NULL));
-    if (support)
-        for (int q = 0; q < cand->n; q++) {
+    if (nv > 0) /* the same nv on every rank: the candidates are */
+        GMR_CALL(gmr_lasso_model_gamma(comm, m, gmr_lasso_model_nlambda(m) - 1, &rows, rows.x, rows.ldx, 2, col, h, nv, z0,
+                                       g, NULL));
+    for (int k = 0; k < nv; k++) {
+        gamma[valid[k]] = g[k];
+        if (support) {
             double s = 0;
-            GMR_CALL(gmr_vsm_kernel(db, z0 + 2 * q, h, w));
-            for (int k = 0; k < n; k++) s += w[list[k]];
-            support[q] = s;
+            GMR_CALL(gmr_vsm_kernel(db, z0 + 2 * k, h, w));
+            for (int i = 0; i < n; i++) s += w[list[i]];
+            support[valid[k]] = s;
         }
+    }
 out:
     gmr_lasso_model_destroy(&m);
     free(list);
+    free(valid);
     free(z0);
+    free(g);
     free(w);
     free(buf);
     return err;
