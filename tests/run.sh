@@ -664,7 +664,7 @@ done
 for np in 1 2 3 4; do
     expect "vsm np=$np" 0 "point 84 failed: power flow: the network is split into islands" mpi "$np" "$G" vsm --case "$I/case14.m" \
         --points 200 --seed 5 --outage-rate 0.3 --update 2 --local 3 --output "$P/v$np.h5"
-    grep -v '^  time \|^  output \|^gridmr vsm: ' "$T/out" > "$P/s$np.txt"
+    grep -v '^  time \|^  cpu \|^  output \|^gridmr vsm: ' "$T/out" > "$P/s$np.txt"
     h5dump -m '%.17g' "$P/v$np.h5" | tail -n +2 > "$P/d$np.txt"
 done
 if grep -q "200 points (1 failed)" "$T/out" && grep -q "^  update 1 " "$P/s1.txt" && grep -q "^  held-out " "$P/s1.txt"; then ok; else bad "vsm: summary"; cat "$T/out"; fi

@@ -67,6 +67,10 @@ typedef struct gmr_vsm_points {
     double seconds;          /* gmr_vsm_compute: wall time of the batch (HQ's clock) */
     double work_seconds;     /* ... and the time all ranks spent computing points (the rest
                                 of ranks x seconds is waiting: scheduling, imbalance) */
+    double cpu_seconds;      /* CPU time all ranks spent computing points (thread CPU clock:
+                                what a dedicated core would take, whatever the machine's load) */
+    double cpu_max_rank;     /* ... and that of the busiest rank: on dedicated cores the batch
+                                takes at least this */
 } gmr_vsm_points;
 
 void gmr_vsm_points_free(gmr_vsm_points *pts);

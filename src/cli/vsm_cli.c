@@ -310,6 +310,8 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
                    o.v.scale, o.v.cpf.qlim ? "on" : "off");
             printf("  time       %.3f s, %.1f points/s, %.1f CPF steps per point; ranks busy %.1f%% of the batch\n",
                    db.seconds, db.n / db.seconds, steps, 100 * db.work_seconds / (size * db.seconds));
+            printf("  cpu        %.3f s computing points, %.3f s on the busiest rank (%.2f ms per point)\n", db.cpu_seconds,
+                   db.cpu_max_rank, 1e3 * db.cpu_seconds / db.n);
         }
     }
     set = calloc((size_t)o.npoints + 1, sizeof *set);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gridmr/mr.h"
 #include "gridmr/vsm.h"
@@ -175,6 +176,7 @@ typedef struct batch {
     int nrec;
     gmr__sched **sched; /* HQ polls for requests during its own CPFs */
     double work;        /* seconds in do_point */
+    double cpu;         /* thread CPU seconds in do_point */
     gmr_cpf_options cpf;
 } batch;
 
@@ -182,6 +184,13 @@ static gmr_err poll_requests(void *ctx)
 {
     batch *b = ctx;
     return gmr__sched_poll(*b->sched);
+}
+
+static double thread_cpu(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void point_failed(batch *b, double *r, char *m, const char *what)
@@ -205,7 +214,7 @@ static gmr_err do_point(void *vctx, uint64_t pos)
     gmr_cpf_result cr;
     gmr_pf_options po;
     int nb;
-    double t0 = MPI_Wtime();
+    double t0 = MPI_Wtime(), c0 = thread_cpu();
     memset(&pf, 0, sizeof pf);
     memset(&cr, 0, sizeof cr);
     b->nrec++;
@@ -259,6 +268,7 @@ static gmr_err do_point(void *vctx, uint64_t pos)
     r[5] = cr.steps;
 out:
     b->work += MPI_Wtime() - t0;
+    b->cpu += thread_cpu() - c0;
     gmr_cpf_result_free(&cr);
     gmr_pf_result_free(&pf);
     gmr_pf_case_destroy(&t);
@@ -276,7 +286,7 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     batch b;
     uint64_t *todo = NULL;
     int size = 1, *counts = NULL, *displs = NULL, *mcounts = NULL, *mdispls = NULL, rec_len, total = 0;
-    double *all = NULL, t0, t1 = 0, work = 0;
+    double *all = NULL, t0, t1 = 0, work = 0, cpu = 0, cpu_max = 0;
     char *allmsg = NULL;
     memset(&b, 0, sizeof b);
     memset(out, 0, sizeof *out);
@@ -316,6 +326,8 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     t1 = MPI_Wtime() - t0;
     GMR_CALL_MPI(MPI_Bcast(&t1, 1, MPI_DOUBLE, GMR_HQ, topo->world));
     GMR_CALL_MPI(MPI_Allreduce(&b.work, &work, 1, MPI_DOUBLE, MPI_SUM, topo->world));
+    GMR_CALL_MPI(MPI_Allreduce(&b.cpu, &cpu, 1, MPI_DOUBLE, MPI_SUM, topo->world));
+    GMR_CALL_MPI(MPI_Allreduce(&b.cpu, &cpu_max, 1, MPI_DOUBLE, MPI_MAX, topo->world));
     /* every rank gets every record */
     counts = malloc((size_t)size * sizeof *counts);
     displs = malloc((size_t)size * sizeof *displs);
@@ -340,6 +352,8 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     GMR_CALL(points_alloc(out, n, b.p));
     out->seconds = t1;
     out->work_seconds = work;
+    out->cpu_seconds = cpu;
+    out->cpu_max_rank = cpu_max;
     for (int k = 0; k < n; k++) {
         const double *r = all + (size_t)k * (size_t)rec_len;
         int pos = (int)r[0];
