@@ -17,12 +17,16 @@
  *   - with reactive limits every generator at a PV or slack bus ends within its limits, and the
  *     limited ones at a limit;
  *   - bad case files fail with GMR_ERR_DATA and a message naming file and line; islands, no
- *     slack and an infeasible loading fail with a clear message, never a hang. */
+ *     slack and an infeasible loading fail with a clear message, never a hang;
+ *   - a batch's operating point depends only on (seed, index): made twice, or after other
+ *     points, it is the same; another seed or index gives another; its loads stay within the
+ *     documented ranges; the feature names follow the documented layout. */
 #define _XOPEN_SOURCE 700
 #include <complex.h>
 #include <math.h>
 
 #include "gridmr/pf.h"
+#include "gridmr/vsm.h"
 #include "pf/pf_impl.h"
 #include "testutil.h"
 
@@ -423,6 +427,60 @@ START_TEST(t_ill_posed)
 }
 END_TEST
 
+START_TEST(t_vsm_points)
+{
+    gmr_pf_case base = load("case14.m"), a = NULL, b = NULL, c = NULL;
+    gmr_vsm_options o;
+    char name[64];
+    double tot = 0, tot_a = 0;
+    gmr_vsm_options_init(&o);
+    o.seed = 77;
+    ck_assert(gmr_vsm_point_case(base, &o, 5, &a) == GMR_OK);
+    ck_assert(gmr_vsm_point_case(base, &o, 6, &c) == GMR_OK);
+    ck_assert(gmr_vsm_point_case(base, &o, 5, &b) == GMR_OK);
+    for (int i = 0; i < gmr_pf_case_nbus(base); i++) {
+        gmr_pf_bus x, y, z, p0;
+        gmr_pf_case_get_bus(a, i, &x);
+        gmr_pf_case_get_bus(b, i, &y);
+        gmr_pf_case_get_bus(c, i, &z);
+        gmr_pf_case_get_bus(base, i, &p0);
+        ck_assert_msg(x.pd == y.pd && x.qd == y.qd, "bus %d: point 5 made twice differs", p0.id);
+        ck_assert_msg(p0.pd == 0 || x.pd != z.pd, "bus %d: points 5 and 6 have the same load", p0.id);
+        /* level in [0.85, 1.15], bus factor in [0.7, 1.3] */
+        ck_assert_msg(x.pd >= p0.pd * 0.85 * 0.7 - 1e-12 && x.pd <= p0.pd * 1.15 * 1.3 + 1e-12, "bus %d: Pd %g from %g",
+                      p0.id, x.pd, p0.pd);
+        tot += p0.pd;
+        tot_a += x.pd;
+    }
+    ck_assert(tot_a > 0.85 * 0.7 * tot && tot_a < 1.15 * 1.3 * tot);
+    gmr_pf_case_destroy(&b);
+    o.seed = 78;
+    ck_assert(gmr_vsm_point_case(base, &o, 5, &b) == GMR_OK);
+    {
+        gmr_pf_bus x, y;
+        gmr_pf_case_get_bus(a, 1, &x);
+        gmr_pf_case_get_bus(b, 1, &y);
+        ck_assert_msg(x.pd != y.pd, "another seed gives the same point");
+    }
+    ck_assert_int_eq(gmr_vsm_nfeatures(base), 4 * 14 + 5 + 2);
+    ck_assert(gmr_vsm_feature_name(base, 0, name, sizeof name) == GMR_OK);
+    ck_assert_str_eq(name, "vm_1");
+    ck_assert(gmr_vsm_feature_name(base, 14 + 2, name, sizeof name) == GMR_OK);
+    ck_assert_str_eq(name, "va_3");
+    ck_assert(gmr_vsm_feature_name(base, 56, name, sizeof name) == GMR_OK);
+    ck_assert_str_eq(name, "pg_1");
+    ck_assert(gmr_vsm_feature_name(base, 61, name, sizeof name) == GMR_OK);
+    ck_assert_str_eq(name, "load_level");
+    ck_assert(gmr_vsm_feature_name(base, 62, name, sizeof name) == GMR_OK);
+    ck_assert_str_eq(name, "q_level");
+    ck_assert(gmr_vsm_feature_name(base, 63, name, sizeof name) == GMR_ERR_ARG);
+    gmr_pf_case_destroy(&a);
+    gmr_pf_case_destroy(&b);
+    gmr_pf_case_destroy(&c);
+    gmr_pf_case_destroy(&base);
+}
+END_TEST
+
 static Suite *pf_suite(void)
 {
     Suite *s = suite_create("pf");
@@ -436,6 +494,7 @@ static Suite *pf_suite(void)
     tcase_add_test(tc, t_cpf_direction);
     tcase_add_test(tc, t_bad_cases);
     tcase_add_test(tc, t_ill_posed);
+    tcase_add_test(tc, t_vsm_points);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -671,6 +671,12 @@ if grep -q "200 points (1 failed)" "$T/out" && grep -q "^  update 1 " "$P/s1.txt
 for np in 2 3 4; do
     if cmp -s "$P/d1.txt" "$P/d$np.txt" && cmp -s "$P/s1.txt" "$P/s$np.txt"; then ok; else bad "vsm: np=$np differs from np=1"; diff "$P/s1.txt" "$P/s$np.txt" | head; fi
 done
+# with reactive limits (power flow and CPF), on another case: the same bytes on 1 and 3 ranks
+for np in 1 3; do
+    expect "vsm --qlim np=$np" 0 "" mpi "$np" "$G" vsm --case "$I/case9.m" --points 40 --seed 2 --qlim --no-surrogate --output "$P/q$np.h5"
+    h5dump -m '%.17g' "$P/q$np.h5" | tail -n +2 > "$P/q$np.txt"
+done
+if cmp -s "$P/q1.txt" "$P/q3.txt" && grep -q "reactive limits on" "$T/out"; then ok; else bad "vsm --qlim: np=3 differs from np=1"; fi
 # every point: margin_mw = lambda x (scale - 1) x load_mw; a failed point has NaN and a message
 for d in margin_mw lambda load_mw status; do h5vals "$P/v1.h5" $d > "$P/$d.txt"; done
 if paste -d ' ' "$P/margin_mw.txt" "$P/lambda.txt" "$P/load_mw.txt" "$P/status.txt" | awk '{ if ($4 == 0) { d = $1 - $2 * $3; if ((d < 0 ? -d : d) > 1e-9 * $3) { print NR ": " $0; exit 1 } n++ }
