@@ -26,6 +26,8 @@
 
 #define EXIT_USAGE 2
 #define EXIT_DATAERR 65
+/* an allocation every rank makes: a failure on one is agreed, so no rank waits in a collective */
+#define AGREE_ALLOC(cond) GMR_CALL(gmr__agree(comm, (cond) ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")))
 
 typedef struct vsm_opts {
     const char *cases, *output, *model;
@@ -322,7 +324,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
         char buf[64];
         GMR_CALL(gmr_vsm_feature_name(base, j, buf, sizeof buf));
         names[j] = strdup(buf);
-        GMR_CHECK(names[j], GMR_ERR_NOMEM, "out of memory");
+        AGREE_ALLOC(names[j]);
     }
     ntrain = (int)(o.train * o.npoints);
     for (int i = 0; i < o.npoints; i++) set[i] = i < ntrain ? 0 : 1;
@@ -357,7 +359,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
             double z0[2], rl, el, rg, eg;
             const double *xk = db.x + (size_t)o.local * (size_t)db.p;
             w = malloc(((size_t)db.n + 1) * sizeof *w);
-            GMR_CHECK(w, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(w);
             GMR_CHECK(db.status[o.local] == GMR_VSM_OK, GMR_ERR_DATA, "--local %d: that point failed: %s", o.local,
                       db.message + (size_t)o.local * GMR_VSM_MESSAGE);
             z0[0] = xk[db.p - 2];
@@ -391,7 +393,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
             gam = malloc(((size_t)cand.n + 1) * sizeof *gam);
             score = malloc(((size_t)cand.n + 1) * sizeof *score);
             sup = malloc(((size_t)cand.n + 1) * sizeof *sup);
-            GMR_CHECK(evmask && flag && done && gam && sup && score, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(evmask && flag && done && gam && sup && score);
             for (int i = 0; i < ev.n; i++) evmask[i] = 1;
             for (int q = 0; q < cand.n; q++) done[q] = cand.status[q] != GMR_VSM_OK; /* no features: skipped */
             gmr_vsm_score(&sur, &ev, evmask, NULL, &r2e, &rmse_e, NULL);
@@ -436,7 +438,7 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
                 }
                 fidx = malloc((size_t)nflag * sizeof *fidx);
                 pick = malloc((size_t)nflag * sizeof *pick);
-                GMR_CHECK(fidx && pick, GMR_ERR_NOMEM, "out of memory");
+                AGREE_ALLOC(fidx && pick);
                 for (int q = 0, k = 0; q < cand.n; q++)
                     if (flag[q]) {
                         fidx[k++] = cand.index[q];
@@ -454,14 +456,14 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
                 if (rank == 0) list_failed(&add, "candidate");
                 {
                     int old = db.n, *s2, *m2;
-                    err = gmr_vsm_points_append(&db, &add, pick, nadd);
+                    local = gmr_vsm_points_append(&db, &add, pick, nadd);
                     free(pick);
-                    if (err) goto out;
+                    GMR_CALL(gmr__agree(comm, local));
                     s2 = realloc(set, ((size_t)db.n + 1) * sizeof *set);
-                    GMR_CHECK(s2, GMR_ERR_NOMEM, "out of memory");
+                    AGREE_ALLOC(s2);
                     set = s2;
                     m2 = realloc(mask, ((size_t)db.n + 1) * sizeof *mask);
-                    GMR_CHECK(m2, GMR_ERR_NOMEM, "out of memory");
+                    AGREE_ALLOC(m2);
                     mask = m2;
                     for (int i = old; i < db.n; i++) set[i] = 2;
                 }
@@ -482,13 +484,13 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
             /* the evaluation points go into the file too (set 3) */
             {
                 int old = db.n, *s2, *all = malloc(((size_t)ev.n + 1) * sizeof *all);
-                GMR_CHECK(all, GMR_ERR_NOMEM, "out of memory");
+                AGREE_ALLOC(all);
                 for (int k = 0; k < ev.n; k++) all[k] = k;
-                err = gmr_vsm_points_append(&db, &ev, all, ev.n);
+                local = gmr_vsm_points_append(&db, &ev, all, ev.n);
                 free(all);
-                if (err) goto out;
+                GMR_CALL(gmr__agree(comm, local));
                 s2 = realloc(set, ((size_t)db.n + 1) * sizeof *set);
-                GMR_CHECK(s2, GMR_ERR_NOMEM, "out of memory");
+                AGREE_ALLOC(s2);
                 set = s2;
                 for (int i = old; i < db.n; i++) set[i] = 3;
             }

@@ -106,7 +106,7 @@ static gmr_err lasso_fit(MPI_Comm comm, const gmr_vsm_points *pts, const int *li
     gmr_lasso_rows rows;
     double *buf = NULL;
     *out = NULL;
-    GMR_CALL(pack_block(comm, pts, list, m, w, &rows, &buf));
+    GMR_CALL(gmr__agree(comm, pack_block(comm, pts, list, m, w, &rows, &buf)));
     GMR_CALL(gmr_lasso_create(comm, &l));
     GMR_CALL(gmr_lasso_set_options(l, o));
     if (names) GMR_CALL(gmr_lasso_set_names(l, pts->p - 2, (const char *const *)names));
@@ -124,7 +124,7 @@ gmr_err gmr_vsm_fit(MPI_Comm comm, const gmr_vsm_points *pts, char *const *names
                     int nlambda, const char *model_path, gmr_vsm_surrogate *out)
 {
     gmr_err err = GMR_OK;
-    int *list = NULL, *fit = NULL, *val = NULL, m = 0, nf = 0, nv = 0, best = -1;
+    int *list = NULL, *fit = NULL, *val = NULL, *mask = NULL, m = 0, nf = 0, nv = 0, best = -1;
     gmr_lasso l = NULL;
     gmr_lasso_options o;
     gmr_lasso_info info;
@@ -134,7 +134,9 @@ gmr_err gmr_vsm_fit(MPI_Comm comm, const gmr_vsm_points *pts, char *const *names
     list = malloc(((size_t)pts->n + 1) * sizeof *list);
     fit = malloc(((size_t)pts->n + 1) * sizeof *fit);
     val = malloc(((size_t)pts->n + 1) * sizeof *val);
-    GMR_CHECK(list && fit && val, GMR_ERR_NOMEM, "out of memory");
+    mask = calloc((size_t)pts->n + 1, sizeof *mask);
+    out->beta = calloc((size_t)pts->p + 1, sizeof *out->beta);
+    GMR_CALL(gmr__agree(comm, list && fit && val && mask && out->beta ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")));
     for (int i = 0; i < pts->n; i++)
         if (train[i] && usable(pts, i) && (!w || w[i] > 0)) list[m++] = i;
     GMR_CHECK(m >= 8, GMR_ERR_DATA, "%d usable training points: the surrogate needs at least 8", m);
@@ -157,18 +159,13 @@ gmr_err gmr_vsm_fit(MPI_Comm comm, const gmr_vsm_points *pts, char *const *names
     GMR_CALL(lasso_fit(comm, pts, fit, nf, w, &o, NULL, &l));
     GMR_CALL(gmr_lasso_get_info(l, &info));
     out->p = pts->p;
-    out->beta = calloc((size_t)pts->p + 1, sizeof *out->beta);
-    GMR_CHECK(out->beta, GMR_ERR_NOMEM, "out of memory");
+    for (int v = 0; v < nv; v++) mask[val[v]] = 1;
     for (int k = 0; k < info.nlambda; k++) {
         double r2, rmse;
-        int *mask = calloc((size_t)pts->n + 1, sizeof *mask);
-        GMR_CHECK(mask, GMR_ERR_NOMEM, "out of memory");
-        for (int v = 0; v < nv; v++) mask[val[v]] = 1;
         GMR_CALL(gmr_lasso_get_fit(l, k, &f));
         out->intercept = f.intercept;
         memcpy(out->beta, f.beta, (size_t)(pts->p - 2) * sizeof *out->beta);
         gmr_vsm_score(out, pts, mask, w, &r2, &rmse, NULL);
-        free(mask);
         if (rmse < best_rmse) {
             best_rmse = rmse;
             best = k;
@@ -201,6 +198,7 @@ out:
     free(list);
     free(fit);
     free(val);
+    free(mask);
     return err;
 }
 
@@ -247,7 +245,7 @@ gmr_err gmr_vsm_gamma(MPI_Comm comm, const char *model_path, const gmr_vsm_point
         z0[2 * nv + 1] = x[col[1]];
         valid[nv++] = q;
     }
-    GMR_CALL(pack_block(comm, db, list, n, NULL, &rows, &buf));
+    GMR_CALL(gmr__agree(comm, pack_block(comm, db, list, n, NULL, &rows, &buf)));
     if (nv > 0) /* the same nv on every rank: the candidates are */
         GMR_CALL(gmr_lasso_model_gamma(comm, m, gmr_lasso_model_nlambda(m) - 1, &rows, rows.x, rows.ldx, 2, col, h, nv, z0,
                                        g, NULL));

@@ -349,7 +349,7 @@ gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *
     GMR_CHECK(total == n, GMR_ERR_INTERNAL, "%d of %d points computed", total, n);
     GMR_CALL_MPI(MPI_Allgatherv(b.rec, b.nrec * rec_len, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, topo->world));
     GMR_CALL_MPI(MPI_Allgatherv(b.msg, b.nrec * GMR_VSM_MESSAGE, MPI_CHAR, allmsg, mcounts, mdispls, MPI_CHAR, topo->world));
-    GMR_CALL(points_alloc(out, n, b.p));
+    GMR_CALL(gmr__agree(topo->world, points_alloc(out, n, b.p)));
     out->seconds = t1;
     out->work_seconds = work;
     out->cpu_seconds = cpu;
