@@ -32,7 +32,7 @@
 typedef struct vsm_opts {
     const char *cases, *output, *model;
     char model_buf[4096];
-    int npoints, have_seed, quiet, no_surrogate, local, rounds, nnew, neval, update_max, nlambda;
+    int npoints, have_seed, quiet, no_surrogate, random, local, rounds, nnew, neval, update_max, nlambda;
     double train, bandwidth, threshold, min_support, new_lo, new_hi;
     gmr_vsm_options v;
     char error[256];
@@ -72,6 +72,8 @@ void gmr__cli_vsm_usage(FILE *f)
             "                       (default 2 x the held-out RMSE)\n"
             "  --min-support S      ... or when the database's kernel weight around it is below S (default 5)\n"
             "  --update-max K       at most K exact CPFs per round, the least covered (default: all flagged)\n"
+            "  --update-random      the control experiment: K = --update-max candidates a round chosen at\n"
+            "                       random instead of by gamma_locRMSE\n"
             "  --provinces P        HQ's topology (default round(sqrt(ranks)))\n"
             "  --quiet              print nothing but errors\n"
             "exit status: 0 ok, 1 error, 2 usage, 65 bad case file\n",
@@ -114,6 +116,7 @@ static int parse(int argc, char **argv, vsm_opts *o)
         if (strcmp(a, "--qlim") == 0) { o->v.cpf.qlim = 1; continue; }
         if (strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
         if (strcmp(a, "--no-surrogate") == 0) { o->no_surrogate = 1; continue; }
+        if (strcmp(a, "--update-random") == 0) { o->random = 1; continue; }
         if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) {
             snprintf(o->error, sizeof o->error, "%s '%s'", strncmp(a, "--", 2) ? "unexpected argument" : "missing value after", a);
             return 1;
@@ -206,6 +209,10 @@ static int parse(int argc, char **argv, vsm_opts *o)
     if (o->new_hi == 0) {
         o->new_lo = o->v.level_hi;
         o->new_hi = o->v.level_hi + (o->v.level_hi - o->v.level_lo);
+    }
+    if (o->random && !o->update_max) {
+        snprintf(o->error, sizeof o->error, "--update-random needs --update-max K (how many a round)");
+        return 1;
     }
     if (o->nnew < 0) o->nnew = o->npoints / 2;
     if (o->neval < 0) o->neval = o->npoints / 4;
@@ -415,7 +422,14 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
                     score[q] = -1;
                     if (done[q]) continue;
                     nleft++;
-                    if (lrms > o.threshold || sup[q] < o.min_support) {
+                    if (o.random) { /* the control: a pseudo-random order, whatever gamma says */
+                        uint64_t h = (cand.index[q] + 1) * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)round * UINT64_C(0xBF58476D1CE4E5B9);
+                        h ^= h >> 31;
+                        h *= UINT64_C(0x94D049BB133111EB);
+                        score[q] = (double)(h >> 11);
+                        flag[q] = 1;
+                        nflag++;
+                    } else if (lrms > o.threshold || sup[q] < o.min_support) {
                         score[q] = fmax(lrms / o.threshold, sup[q] > 0 ? o.min_support / sup[q] : INFINITY);
                         flag[q] = 1;
                         nflag++;
@@ -476,9 +490,9 @@ int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv)
                     for (int i = 0; i < db.n; i++) mask[i] = set[i] == 1;
                     gmr_vsm_score(&sur, &db, mask, NULL, &r2h, &rmseh, NULL);
                     if (rank == 0 && !o.quiet)
-                        printf("  update %-3d flagged %d of %d candidates, added %d; database %d points; evaluation R^2 "
+                        printf("  update %-3d %s %d of %d candidates, added %d; database %d points; evaluation R^2 "
                                "%.6f, RMSE %.4f MW; held-out R^2 %.6f, RMSE %.4f MW\n",
-                               round, nflag, ncand_left, nadd, sur.ntrain, r2e, rmse_e, r2h, rmseh);
+                               round, o.random ? "random" : "flagged", nflag, ncand_left, nadd, sur.ntrain, r2e, rmse_e, r2h, rmseh);
                 }
             }
             /* the evaluation points go into the file too (set 3) */

@@ -374,8 +374,7 @@ gmr_err gmr_pf_case_copy(gmr_pf_case c, gmr_pf_case *out)
     d->gen = malloc(((size_t)c->ngen + 1) * sizeof *d->gen);
     d->br = malloc(((size_t)c->nbranch + 1) * sizeof *d->br);
     d->sorted = malloc(((size_t)c->nbus + 1) * sizeof *d->sorted);
-    if (!d->bus || !d->gen || !d->br || !d->sorted) {
-        d->sorted = d->sorted ? d->sorted : NULL;
+    if (!d->bus || !d->gen || !d->br || !d->sorted) { /* each pointer is this copy's or NULL */
         gmr_pf_case_destroy(&d);
         GMR_FAIL(GMR_ERR_NOMEM, "out of memory copying a case");
     }

@@ -67,9 +67,9 @@ void gmr__pf_sys_destroy(gmr__pf_sys **s);
 /* Recompute p0, dp, q0, dq from the generators and loads (after a change of limits). */
 void gmr__pf_sys_injections(gmr__pf_sys *s);
 /* Newton on the current types (aug: with lambda and the arc-length row). Returns 0 on
- * convergence to tol within max_iter, 1 when it does not converge or the Jacobian is singular
- * (the state is then garbage: the caller restores it), or a gmr_err < 0 never: allocation
- * errors go through *err. */
+ * convergence to tol within max_iter, 1 when it does not converge, the Jacobian is singular or
+ * an error happened; *err is then set only for a real error (allocation, KLU's analysis), and a
+ * plain failure leaves the state unusable (the caller restores or gives up). */
 int gmr__pf_newton(gmr__pf_sys *s, int aug, double tol, int max_iter, gmr_err *err);
 /* Solve J_aug t = e_last at the current state, with the arc-length row z (tangent); result in
  * full space (ta, tm per bus, tl), normalised. Returns 0, or 1 when singular. */

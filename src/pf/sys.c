@@ -421,7 +421,6 @@ static void fill_jacobian(gmr__pf_sys *s)
  * fails or its condition estimate is poor. 0 ok, 1 singular. */
 static int factor(gmr__pf_sys *s)
 {
-    int nrows = s->n + s->aug;
     if (s->num) {
         if (klu_refactor(s->jp, s->jj, s->jx, s->sym, s->num, &s->common) && klu_rcond(s->sym, s->num, &s->common) &&
             s->common.rcond > 1e-8)
@@ -434,7 +433,6 @@ static int factor(gmr__pf_sys *s)
         klu_free_numeric(&s->num, &s->common);
         return 1;
     }
-    (void)nrows;
     return 0;
 }
 
