@@ -380,6 +380,57 @@ START_TEST(t_bad_cases)
 }
 END_TEST
 
+/* Every prefix of a real case file, and the file with bytes overwritten, parse to a case or to
+ * GMR_ERR_DATA with a file:line message: never a crash (run under SANITIZE=address too). */
+START_TEST(t_parser_robust)
+{
+    char path[700], *text;
+    FILE *f;
+    long len;
+    int ok = 0, bad = 0;
+    data_path(path, sizeof path, "case14.m");
+    f = fopen(path, "rb");
+    ck_assert(f != NULL);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = malloc((size_t)len + 1);
+    ck_assert(text && fread(text, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+    for (long cut = 0; cut <= len; cut += 3) {
+        gmr_pf_case c = NULL;
+        gmr_err e = gmr_pf_case_parse(text, (size_t)cut, "cut.m", &c);
+        REQUIRE(e == GMR_OK || e == GMR_ERR_DATA, "prefix %ld: %s", cut, gmr_err_name(e));
+        REQUIRE(e != GMR_ERR_DATA || strncmp(gmr_err_message(), "cut.m", 5) == 0, "prefix %ld: '%s'", cut, gmr_err_message());
+        if (e == GMR_OK) ok++;
+        else bad++;
+        gmr_pf_case_destroy(&c);
+    }
+    ck_assert_int_gt(bad, 100);
+    rng_seed(7);
+    for (int k = 0; k < 2000; k++) {
+        char *t = malloc((size_t)len + 1);
+        gmr_pf_case c = NULL;
+        gmr_err e;
+        static const char junk[] = "[];%'{}-e.,\n\t x9";
+        memcpy(t, text, (size_t)len);
+        for (int j = 0; j < 3; j++) t[rng_below((uint64_t)len)] = junk[rng_below(sizeof junk - 1)];
+        e = gmr_pf_case_parse(t, (size_t)len, "flip.m", &c);
+        REQUIRE(e == GMR_OK || e == GMR_ERR_DATA, "flip %d: %s", k, gmr_err_name(e));
+        if (e == GMR_OK) { /* what parsed must solve or fail cleanly */
+            gmr_pf_result r;
+            e = gmr_pf_solve(c, NULL, &r);
+            REQUIRE(e == GMR_OK || e == GMR_ERR_DATA || e == GMR_ERR_STATE, "flip %d solve: %s", k, gmr_err_name(e));
+            if (e == GMR_OK) gmr_pf_result_free(&r);
+        }
+        gmr_pf_case_destroy(&c);
+        free(t);
+    }
+    free(text);
+    (void)ok;
+}
+END_TEST
+
 START_TEST(t_ill_posed)
 {
     gmr_pf_case c = load("case14.m"), t = NULL;
@@ -494,6 +545,7 @@ static Suite *pf_suite(void)
     tcase_add_test(tc, t_cpf_direction);
     tcase_add_test(tc, t_bad_cases);
     tcase_add_test(tc, t_ill_posed);
+    tcase_add_test(tc, t_parser_robust);
     tcase_add_test(tc, t_vsm_points);
     suite_add_tcase(s, tc);
     return s;
