@@ -163,8 +163,10 @@ typedef struct gmr_cpf_result {
     int steps;           /* accepted continuation steps */
     int iterations;      /* Newton iterations, all solves (base power flow included) */
     int nlimited;        /* reactive-limit events */
-    int nbus;
+    int nbus, ngen;
     double *vm, *va_deg; /* the voltages at the nose */
+    double *base_vm, *base_va_deg, *base_pg; /* the base case's power flow (as gmr_pf_solve
+                            gives it: per bus pu and degrees, per generator MW) */
 } gmr_cpf_result;
 
 /* Not collective. The base power flow (with limits when o->qlim), then the continuation to

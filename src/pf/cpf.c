@@ -46,6 +46,9 @@ void gmr_cpf_result_free(gmr_cpf_result *r)
     if (!r) return;
     free(r->vm);
     free(r->va_deg);
+    free(r->base_vm);
+    free(r->base_va_deg);
+    free(r->base_pg);
     memset(r, 0, sizeof *r);
 }
 
@@ -178,6 +181,23 @@ gmr_err gmr_cpf_run(gmr_pf_case base, gmr_pf_case target, const gmr_cpf_options 
     po.max_iter = o.max_iter;
     po.qlim = o.qlim;
     GMR_CALL(gmr__pf_base_solve(s, &po));
+    r->nbus = s->nb;
+    r->ngen = s->ng;
+    r->base_vm = malloc(((size_t)s->nb + 1) * sizeof *r->base_vm);
+    r->base_va_deg = malloc(((size_t)s->nb + 1) * sizeof *r->base_va_deg);
+    r->base_pg = malloc(((size_t)s->ng + 1) * sizeof *r->base_pg);
+    GMR_CHECK(r->base_vm && r->base_va_deg && r->base_pg, GMR_ERR_NOMEM, "out of memory");
+    {
+        double *qg = malloc(((size_t)s->ng + 1) * sizeof *qg);
+        GMR_CHECK(qg, GMR_ERR_NOMEM, "out of memory");
+        gmr__pf_gen_output(s, r->base_pg, qg);
+        free(qg);
+    }
+    for (int i = 0; i < s->nb; i++) {
+        r->base_vm[i] = s->vm[i];
+        r->base_va_deg[i] = s->va[i] * 180.0 / M_PI;
+    }
+    for (int g = 0; g < s->ng; g++) r->base_pg[g] *= s->base_mva;
     for (int i = 0; i < s->nb; i++) {
         load += s->pdb[i];
         dload += s->pdt[i] - s->pdb[i];
@@ -276,7 +296,6 @@ gmr_err gmr_cpf_run(gmr_pf_case base, gmr_pf_case target, const gmr_cpf_options 
     r->base_load_mw = load * s->base_mva;
     r->mw_margin = r->lambda * dload * s->base_mva;
     r->iterations = s->iterations;
-    r->nbus = s->nb;
     r->vm = malloc(((size_t)s->nb + 1) * sizeof *r->vm);
     r->va_deg = malloc(((size_t)s->nb + 1) * sizeof *r->va_deg);
     GMR_CHECK(r->vm && r->va_deg, GMR_ERR_NOMEM, "out of memory");

@@ -193,27 +193,43 @@ static double thread_cpu(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void point_failed(batch *b, double *r, char *m, const char *what)
+static void point_failed(double *r, char *m, const char *what, const char *msg)
 {
-    const char *msg = gmr_err_message();
     r[1] = GMR_VSM_FAILED;
     r[2] = r[3] = NAN;
     snprintf(m, GMR_VSM_MESSAGE, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
-    gmr_err_clear();
-    (void)b;
 }
 
+/* The features of a solved point: Vm, Va, Pd, Qd per bus, Pg per generator in service in the
+ * base case, load levels. */
+static void features(const batch *b, gmr_pf_case c, const double *vm, const double *va_deg, const double *pg,
+                     double pd, double qd, double *x)
+{
+    int nb = c->nbus, k = 4 * nb;
+    for (int i = 0; i < nb; i++) {
+        x[i] = vm[i];
+        x[nb + i] = va_deg[i];
+        x[2 * nb + i] = c->bus[i].pd;
+        x[3 * nb + i] = c->bus[i].qd;
+    }
+    for (int g = 0; g < c->ngen; g++)
+        if (b->base->gen[g].status) x[k++] = pg[g];
+    x[k++] = b->base_pd != 0 ? pd / b->base_pd : 1;
+    x[k++] = b->base_qd != 0 ? qd / b->base_qd : 1;
+}
+
+/* One point: with margins, the CPF (whose base power flow gives the features); its power flow
+ * alone otherwise, or to tell a failed power flow from a failed continuation. */
 static gmr_err do_point(void *vctx, uint64_t pos)
 {
     gmr_err err = GMR_OK, e;
     batch *b = vctx;
     double *r = b->rec + (size_t)b->nrec * (size_t)(REC_HEAD + b->p), *x = r + REC_HEAD, pd = 0, qd = 0;
-    char *m = b->msg + (size_t)b->nrec * GMR_VSM_MESSAGE;
+    char *m = b->msg + (size_t)b->nrec * GMR_VSM_MESSAGE, cpf_msg[GMR_VSM_MESSAGE];
     gmr_pf_case c = NULL, t = NULL;
     gmr_pf_result pf;
     gmr_cpf_result cr;
     gmr_pf_options po;
-    int nb;
     double t0 = MPI_Wtime(), c0 = thread_cpu();
     memset(&pf, 0, sizeof pf);
     memset(&cr, 0, sizeof cr);
@@ -223,14 +239,29 @@ static gmr_err do_point(void *vctx, uint64_t pos)
     r[2] = r[3] = NAN;
     r[5] = 0;
     m[0] = 0;
+    cpf_msg[0] = 0;
     for (int j = 0; j < b->p; j++) x[j] = NAN;
     GMR_CALL(gmr_vsm_point_case(b->base, b->o, b->indices[pos], &c));
-    nb = c->nbus;
-    for (int i = 0; i < nb; i++) {
+    for (int i = 0; i < c->nbus; i++) {
         pd += c->bus[i].pd;
         qd += c->bus[i].qd;
     }
     r[4] = pd;
+    if (b->margins) {
+        GMR_CALL(gmr_pf_case_copy(c, &t));
+        GMR_CALL(gmr_pf_case_scale(t, b->o->scale));
+        e = gmr_cpf_run(c, t, &b->cpf, &cr);
+        if (e == GMR_ERR_NOMEM) GMR_CALL(e);
+        if (!e) {
+            features(b, c, cr.base_vm, cr.base_va_deg, cr.base_pg, pd, qd, x);
+            r[2] = cr.mw_margin;
+            r[3] = cr.lambda;
+            r[5] = cr.steps;
+            goto out;
+        }
+        snprintf(cpf_msg, sizeof cpf_msg, "%s", gmr_err_message());
+        gmr_err_clear();
+    }
     gmr_pf_options_init(&po);
     po.tol = b->o->cpf.tol;
     po.max_iter = b->o->cpf.max_iter;
@@ -238,34 +269,12 @@ static gmr_err do_point(void *vctx, uint64_t pos)
     e = gmr_pf_solve(c, &po, &pf);
     if (e == GMR_ERR_NOMEM) GMR_CALL(e);
     if (e) {
-        point_failed(b, r, m, "power flow");
+        point_failed(r, m, "power flow", gmr_err_message());
+        gmr_err_clear();
         goto out;
     }
-    for (int i = 0; i < nb; i++) {
-        x[i] = pf.vm[i];
-        x[nb + i] = pf.va_deg[i];
-        x[2 * nb + i] = c->bus[i].pd;
-        x[3 * nb + i] = c->bus[i].qd;
-    }
-    {
-        int k = 4 * nb;
-        for (int g = 0; g < c->ngen; g++)
-            if (b->base->gen[g].status) x[k++] = pf.pg[g];
-        x[k++] = b->base_pd != 0 ? pd / b->base_pd : 1;
-        x[k++] = b->base_qd != 0 ? qd / b->base_qd : 1;
-    }
-    if (!b->margins) goto out;
-    GMR_CALL(gmr_pf_case_copy(c, &t));
-    GMR_CALL(gmr_pf_case_scale(t, b->o->scale));
-    e = gmr_cpf_run(c, t, &b->cpf, &cr);
-    if (e == GMR_ERR_NOMEM) GMR_CALL(e);
-    if (e) {
-        point_failed(b, r, m, "continuation");
-        goto out;
-    }
-    r[2] = cr.mw_margin;
-    r[3] = cr.lambda;
-    r[5] = cr.steps;
+    features(b, c, pf.vm, pf.va_deg, pf.pg, pd, qd, x);
+    if (b->margins) point_failed(r, m, "continuation", cpf_msg);
 out:
     b->work += MPI_Wtime() - t0;
     b->cpu += thread_cpu() - c0;
