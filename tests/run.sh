@@ -692,6 +692,24 @@ if h5vals "$P/u.h5" margin_mw | awk -v w="$(awk '$1 == "mw_margin" { print $2 }'
         | awk '{ d = $1 - $2; if ((d < 0 ? -d : d) > 1e-9) exit 1; n++ } END { exit n != 14 }'; then ok; else bad "vsm: unvaried points differ from gridmr cpf / gridmr pf"; cat "$P/cpf.txt"; fi
 expect "vsm: the model file is a lasso model" 0 "" "$G" dump "$P/v1-model.h5"
 grep -q "^beta " "$T/out" && ok || bad "vsm: model dump has no coefficients"
+# the surrogate's figures, recomputed here from the file's points and the model file's
+# coefficients: the last round's held-out R^2 and RMSE (set 1)
+cp "$T/out" "$P/model.txt"
+h5vals "$P/v1.h5" feature_names | tr -d '"' > "$P/names.txt"
+h5vals "$P/v1.h5" features > "$P/x.txt"
+h5vals "$P/v1.h5" set > "$P/set.txt"
+if awk -v p="$(wc -l < "$P/names.txt")" 'FILENAME == ARGV[1] { if ($1 == "intercept") b0 = $2; if ($1 == "beta") b[$2] = $3; next }
+        FILENAME == ARGV[2] { name[FNR - 1] = $1; next }
+        FILENAME == ARGV[3] { i = int((FNR - 1) / p); j = (FNR - 1) % p; if (name[j] in b) yh[i] += b[name[j]] * $1; next }
+        FILENAME == ARGV[4] { set[FNR - 1] = $1; next }
+        FILENAME == ARGV[5] { st[FNR - 1] = $1; next }
+        FILENAME == ARGV[6] { y[FNR - 1] = $1; n = FNR; next }
+        /^  update / && /held-out/ { for (k = 1; k <= NF; k++) { if ($k == "held-out") { r2 = $(k + 2); rm = $(k + 4) } } }
+        END { gsub(/,/, "", r2); for (i = 0; i < n; i++) if (set[i] == 1 && st[i] == 0) { m++; sy += y[i] }
+            for (i = 0; i < n; i++) if (set[i] == 1 && st[i] == 0) { e = y[i] - b0 - yh[i]; ssr += e * e; sst += (y[i] - sy / m) ^ 2 }
+            R2 = 1 - ssr / sst; RM = sqrt(ssr / m); d1 = R2 - r2; d2 = RM - rm
+            if (m < 30 || r2 == "" || (d1 < 0 ? -d1 : d1) > 2e-6 || (d2 < 0 ? -d2 : d2) > 2e-4) { print "R^2 " R2 " RMSE " RM " from the file, printed " r2 " " rm; exit 1 } }' \
+    "$P/model.txt" "$P/names.txt" "$P/x.txt" "$P/set.txt" "$P/status.txt" "$P/margin_mw.txt" "$P/s1.txt"; then ok; else bad "vsm: held-out figures differ from the file's points and model"; fi
 # error paths
 sed 's/^\t2\t2\t21.7\t12.7/\t2\t2\t21.7\tx12.7/' "$I/case14.m" > "$P/bad.m"
 expect "pf: bad number" 65 "bad.m:7: mpc.bus: 'x12.7' is not a number" "$G" pf --case "$P/bad.m"
