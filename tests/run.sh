@@ -671,6 +671,10 @@ if grep -q "200 points (1 failed)" "$T/out" && grep -q "^  update 1 " "$P/s1.txt
 for np in 2 3 4; do
     if cmp -s "$P/d1.txt" "$P/d$np.txt" && cmp -s "$P/s1.txt" "$P/s$np.txt"; then ok; else bad "vsm: np=$np differs from np=1"; diff "$P/s1.txt" "$P/s$np.txt" | head; fi
 done
+# gridmr dump of the batch: a header and one line per point, the failed one with its reason
+expect "vsm: dump" 0 "" "$G" dump "$P/v1.h5"
+if [ "$(wc -l < "$T/out")" -eq $(($(h5vals "$P/v1.h5" index | wc -l) + 1)) ] && head -n 1 "$T/out" | grep -q "^index	set	status	margin_mw" \
+    && awk -F '\t' '$1 == 84 && $3 == 1 && $8 ~ /islands/ { f = 1 } END { exit !f }' "$T/out"; then ok; else bad "vsm: dump"; head -3 "$T/out"; fi
 # with reactive limits (power flow and CPF), on another case: the same bytes on 1 and 3 ranks
 for np in 1 3; do
     expect "vsm --qlim np=$np" 0 "" mpi "$np" "$G" vsm --case "$I/case9.m" --points 40 --seed 2 --qlim --no-surrogate --output "$P/q$np.h5"

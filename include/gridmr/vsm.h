@@ -100,6 +100,11 @@ gmr_err gmr_vsm_points_append(gmr_vsm_points *a, const gmr_vsm_points *b, const 
 gmr_err gmr_vsm_write(MPI_Comm comm, const char *path, gmr_pf_case base, const gmr_vsm_options *o,
                       const gmr_vsm_points *pts, const int *set, const char *case_name);
 
+/* Not collective, no MPI: reads a file written by gmr_vsm_write back (set: its /set labels,
+ * allocated, free() it). GMR_ERR_IO when it cannot be opened, GMR_ERR_DATA when it is not a
+ * vsm file or a dataset is missing or has the wrong size. */
+gmr_err gmr_vsm_read(const char *path, gmr_vsm_points *pts, int **set);
+
 /* ---- the surrogate -------------------------------------------------------------------------- */
 
 #define GMR_VSM_DEFAULT_NLAMBDA 60   /* path searched for the validation-selected lambda */

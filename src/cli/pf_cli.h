@@ -18,5 +18,11 @@ int gmr_cli_pf(MPI_Comm comm, int argc, char **argv);
 /* Collective on comm: `gridmr vsm` (vsm_cli.c). */
 int gmr__cli_vsm(MPI_Comm comm, int argc, char **argv);
 void gmr__cli_vsm_usage(FILE *f);
+/* True when path is an HDF5 file whose root attribute job is "vsm". Not collective, no MPI. */
+int gmr__cli_is_vsm_file(const char *path);
+/* `gridmr dump VSM.h5 [--top N]`: a header line, then per point (the first N) index, set,
+ * status, margin_mw, lambda, load_mw, steps and the message, tab-separated, numbers with 17
+ * significant digits. Returns the exit status. Not collective, no MPI. */
+int gmr__cli_dump_vsm(const char *path, unsigned long long top);
 
 #endif

@@ -219,6 +219,35 @@ static int parse(int argc, char **argv, vsm_opts *o)
     return 0;
 }
 
+int gmr__cli_is_vsm_file(const char *path)
+{
+    gmr_vsm_points pts;
+    int *set = NULL, yes;
+    yes = gmr_vsm_read(path, &pts, &set) == GMR_OK;
+    if (yes) gmr_vsm_points_free(&pts);
+    else gmr_err_clear();
+    free(set);
+    return yes;
+}
+
+int gmr__cli_dump_vsm(const char *path, unsigned long long top)
+{
+    gmr_vsm_points pts;
+    int *set = NULL;
+    if (gmr_vsm_read(path, &pts, &set)) {
+        const char *msg = gmr_err_message();
+        fprintf(stderr, "gridmr dump: %.*s\n", (int)strcspn(msg, "\n"), msg);
+        return 1;
+    }
+    printf("index\tset\tstatus\tmargin_mw\tlambda\tload_mw\tsteps\tmessage\n");
+    for (int i = 0; i < pts.n && (unsigned long long)i < top; i++)
+        printf("%llu\t%d\t%d\t%.17g\t%.17g\t%.17g\t%d\t%s\n", (unsigned long long)pts.index[i], set[i], pts.status[i],
+               pts.margin_mw[i], pts.lambda[i], pts.load_mw[i], pts.steps[i], pts.message + (size_t)i * GMR_VSM_MESSAGE);
+    gmr_vsm_points_free(&pts);
+    free(set);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static int exit_status(gmr_err e)
 {
     if (e == GMR_OK) return 0;

@@ -523,3 +523,75 @@ gmr_err gmr_vsm_write(MPI_Comm comm, const char *path, gmr_pf_case base, const g
 out:
     return err;
 }
+
+/* ---- reading the file back -------------------------------------------------------------------- */
+
+static gmr_err read_ds(hid_t file, const char *name, hid_t mtype, int rank, hsize_t d0, hsize_t d1, void *v)
+{
+    gmr_err err = GMR_OK;
+    hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    hsize_t dims[2] = {0, 0};
+    GMR_CHECK(H5Lexists(file, name, H5P_DEFAULT) > 0, GMR_ERR_DATA, "dataset /%s is missing", name);
+    GMR_H5_ID(dset, H5Dopen2(file, name, H5P_DEFAULT));
+    GMR_H5_ID(space, H5Dget_space(dset));
+    GMR_CHECK(H5Sget_simple_extent_ndims(space) == rank, GMR_ERR_DATA, "dataset /%s has the wrong rank", name);
+    GMR_CALL_H5(H5Sget_simple_extent_dims(space, dims, NULL));
+    GMR_CHECK(dims[0] == d0 && (rank == 1 || dims[1] == d1), GMR_ERR_DATA, "dataset /%s has the wrong size", name);
+    if (d0 && (rank == 1 || d1)) GMR_CALL_H5(H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
+out:
+    if (space >= 0) H5Sclose(space);
+    if (dset >= 0) H5Dclose(dset);
+    return err;
+}
+
+gmr_err gmr_vsm_read(const char *path, gmr_vsm_points *pts, int **set)
+{
+    gmr_err err = GMR_OK;
+    hid_t file = H5I_INVALID_HID, dset = H5I_INVALID_HID, space = H5I_INVALID_HID, fstr = H5I_INVALID_HID;
+    hsize_t dims[2] = {0, 0};
+    char job[16] = "";
+    memset(pts, 0, sizeof *pts);
+    *set = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_IO, "%s: cannot open as an HDF5 file", path);
+    }
+    if (gmr__h5_attr_get_str(file, "job", job, sizeof job) != GMR_OK) gmr_err_clear();
+    GMR_CHECK(strcmp(job, "vsm") == 0, GMR_ERR_DATA, "%s: not a gridmr vsm file", path);
+    GMR_CHECK(H5Lexists(file, "features", H5P_DEFAULT) > 0, GMR_ERR_DATA, "%s: dataset /features is missing", path);
+    GMR_H5_ID(dset, H5Dopen2(file, "features", H5P_DEFAULT));
+    GMR_H5_ID(space, H5Dget_space(dset));
+    GMR_CHECK(H5Sget_simple_extent_ndims(space) == 2, GMR_ERR_DATA, "%s: /features is not 2-D", path);
+    GMR_CALL_H5(H5Sget_simple_extent_dims(space, dims, NULL));
+    GMR_CHECK(dims[0] < (1u << 30) && dims[1] < (1u << 20), GMR_ERR_DATA, "%s: /features is too large", path);
+    GMR_CALL(points_alloc(pts, (int)dims[0], (int)dims[1]));
+    *set = calloc((size_t)dims[0] + 1, sizeof **set);
+    GMR_CHECK(*set, GMR_ERR_NOMEM, "out of memory");
+    GMR_H5_ID(fstr, H5Tcopy(H5T_C_S1));
+    GMR_CALL_H5(H5Tset_size(fstr, GMR_VSM_MESSAGE));
+    GMR_CALL_H5(H5Tset_strpad(fstr, H5T_STR_NULLTERM));
+    GMR_CALL(read_ds(file, "features", H5T_NATIVE_DOUBLE, 2, dims[0], dims[1], pts->x));
+    GMR_CALL(read_ds(file, "index", H5T_NATIVE_UINT64, 1, dims[0], 0, pts->index));
+    GMR_CALL(read_ds(file, "margin_mw", H5T_NATIVE_DOUBLE, 1, dims[0], 0, pts->margin_mw));
+    GMR_CALL(read_ds(file, "lambda", H5T_NATIVE_DOUBLE, 1, dims[0], 0, pts->lambda));
+    GMR_CALL(read_ds(file, "load_mw", H5T_NATIVE_DOUBLE, 1, dims[0], 0, pts->load_mw));
+    GMR_CALL(read_ds(file, "status", H5T_NATIVE_INT, 1, dims[0], 0, pts->status));
+    GMR_CALL(read_ds(file, "steps", H5T_NATIVE_INT, 1, dims[0], 0, pts->steps));
+    GMR_CALL(read_ds(file, "set", H5T_NATIVE_INT, 1, dims[0], 0, *set));
+    GMR_CALL(read_ds(file, "message", fstr, 1, dims[0], 0, pts->message));
+    for (hsize_t i = 0; i < dims[0]; i++) pts->message[(i + 1) * GMR_VSM_MESSAGE - 1] = 0;
+out:
+    if (fstr >= 0) H5Tclose(fstr);
+    if (space >= 0) H5Sclose(space);
+    if (dset >= 0) H5Dclose(dset);
+    if (file >= 0) H5Fclose(file);
+    if (err) {
+        gmr__err_context("%s", path);
+        gmr_vsm_points_free(pts);
+        free(*set);
+        *set = NULL;
+    }
+    return err;
+}
