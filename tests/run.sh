@@ -728,6 +728,9 @@ expect "pf: island" 65 "bus 8 is not connected to the slack bus 1" "$G" pf --cas
 awk '/^mpc.bus/ { b = 1 } b && NF >= 13 { $3 = $3 * 4; $4 = $4 * 4 } /^\];/ { b = 0 } { print }' "$I/case9.m" > "$P/heavy.m"
 expect "pf: infeasible" 65 "did not converge" "$G" pf --case "$P/heavy.m"
 expect "cpf: infeasible base case" 65 "did not converge" "$G" cpf --case "$P/heavy.m" --scale 2
+expect "vsm: infeasible points" 0 "point 3 failed: power flow: the power flow did not converge" mpi 2 "$G" vsm --case "$I/case9.m" --points 4 --seed 1 \
+    --level 3.5,3.6 --output "$P/inf.h5"
+grep -q "4 points (4 failed)" "$T/out" && ok || bad "vsm: infeasible points not all reported"
 expect "vsm: too few points for a surrogate" 0 "the surrogate needs at least 8" mpi 2 "$G" vsm --case "$I/case9.m" --points 5 --seed 1 --output "$P/few.h5"
 [ "$(h5vals "$P/few.h5" margin_mw | wc -l)" -eq 5 ] && ok || bad "vsm: too few points: the batch was not written"
 expect "pf: missing file" 1 "nope.m: cannot open" "$G" pf --case "$P/nope.m"
