@@ -86,7 +86,8 @@ gmr_err gmr_vsm_point_case(gmr_pf_case base, const gmr_vsm_options *o, uint64_t 
 /* Collective on comm. Computes the points indices[0..n) (the same list on every rank): their
  * power flow and features, and when margins is nonzero their CPF margin (else margin_mw is NAN
  * and only a failed power flow fails the point). Dynamic scheduling from HQ; the results are
- * gathered on every rank, in the order of indices (memory: n x (p + 8) doubles per rank). Errors
+ * gathered on every rank, in the order of indices (memory: the result's n x (p + 8) doubles per
+ * rank, and twice n x (p + 6) more during the call for the records and their gather). Errors
  * (the same on every rank): GMR_ERR_NOMEM, MPI; a point that fails is not an error. */
 gmr_err gmr_vsm_compute(MPI_Comm comm, gmr_pf_case base, const gmr_vsm_options *o, const uint64_t *indices, int n,
                         int margins, gmr_vsm_points *out);
