@@ -25,6 +25,9 @@
 
 #include "pf_impl.h"
 
+#define MIN_TURN 0.9        /* cosine of the largest turn of the tangent over one step (~25 deg) */
+#define MIN_TURN_LOCATE 0.5 /* ... within a step being searched for an event (~60 deg) */
+
 void gmr_cpf_options_init(gmr_cpf_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -64,6 +67,7 @@ typedef struct cont {
     double pred_err;         /* predictor-corrector distance of the trial */
     double qviol;            /* largest reactive-limit violation at the trial, MVAr */
     double qviol_k;          /* ... at the accepted point */
+    double turn;             /* cosine between the trial's tangent and the accepted one */
     int corr_iter;
 } cont;
 
@@ -94,6 +98,8 @@ static int trial(cont *c, double sigma, gmr_err *err)
     }
     c->pred_err = fmax(e, fabs(s->lambda - (c->lk + sigma * c->zlk)));
     if (gmr__pf_tangent(s, c->ta, c->tm, &c->tl, err)) return 1;
+    c->turn = c->tl * c->zlk;
+    for (int i = 0; i < s->nb; i++) c->turn += c->ta[i] * c->zak[i] + c->tm[i] * c->zmk[i];
     c->qviol = -INFINITY;
     if (c->o->qlim) {
         gmr__pf_gen_output(s, c->pg, c->qg);
@@ -125,20 +131,36 @@ static double event_value(const cont *c, int nose)
 static gmr_err locate(cont *c, int nose, double f_lo, double hi, double f_hi)
 {
     gmr_err err = GMR_OK;
-    double lo = 0, tol = nose ? c->o->nose_tol : c->o->qlim_tol, sigma = hi;
-    int side = 0;
+    double lo = 0, tol = nose ? c->o->nose_tol : c->o->qlim_tol, sigma = hi, best = -1, best_lambda = -INFINITY;
+    int side = 0, iter = c->corr_iter;
+    c->corr_iter = c->o->max_iter; /* a located point is worth the full corrector */
     for (int it = 0; it < 60; it++) {
         double f;
+        int tries = 0;
         sigma = hi - f_hi * (hi - lo) / (f_hi - f_lo);
         if (!(sigma > lo && sigma < hi)) sigma = 0.5 * (lo + hi);
-        if (trial(c, sigma, &err)) {
+        /* a corrector that fails, or whose tangent has turned back (another part of the curve),
+         * has usually jumped past the event: come back towards lo, where a trial converged */
+        while (trial(c, sigma, &err) || c->turn < MIN_TURN_LOCATE) {
             GMR_CALL(err);
-            sigma = 0.5 * (lo + hi);
-            if (trial(c, sigma, &err)) {
-                GMR_CALL(err);
-                GMR_FAIL(GMR_ERR_STATE, "the corrector failed while locating the %s near lambda = %.6g",
-                         nose ? "nose" : "reactive limit", c->lk);
+            if (++tries > 8) {
+                if (nose && best >= 0) { /* lambda is flat at the nose: the highest point seen */
+                    if (trial(c, best, &err)) {
+                        GMR_CALL(err);
+                        break;
+                    }
+                    goto out;
+                }
+                break;
             }
+            sigma = lo + 0.5 * (sigma - lo);
+        }
+        if (tries > 8)
+            GMR_FAIL(GMR_ERR_STATE, "the corrector failed while locating the %s near lambda = %.6g",
+                     nose ? "nose" : "reactive limit", c->lk);
+        if (c->s->lambda > best_lambda) {
+            best_lambda = c->s->lambda;
+            best = sigma;
         }
         f = event_value(c, nose);
         if (fabs(f) <= tol || hi - lo < 1e-12) goto out;
@@ -155,6 +177,7 @@ static gmr_err locate(cont *c, int nose, double f_lo, double hi, double f_hi)
         }
     }
 out:
+    c->corr_iter = iter;
     return err;
 }
 
@@ -239,21 +262,30 @@ gmr_err gmr_cpf_run(gmr_pf_case base, gmr_pf_case target, const gmr_cpf_options 
         GMR_CHECK(r->steps < o.max_steps, GMR_ERR_STATE,
                   "no nose point after %d continuation steps (lambda reached %.6g): raise the step or the target",
                   o.max_steps, c.lk);
-        while (trial(&c, step, &err)) {
+        /* a corrector that fails, or lands where the tangent has turned by more than ~25 degrees
+         * (it may have jumped to another part of the curve, past the nose and back), halves the
+         * step */
+        while (trial(&c, step, &err) || (c.turn < MIN_TURN && step > o.step_min)) {
             GMR_CALL(err);
             step /= 2;
             GMR_CHECK(step >= o.step_min, GMR_ERR_STATE,
                       "the corrector fails even at the smallest step %g near lambda = %.6g", o.step_min, c.lk);
         }
-        if (o.qlim && c.qviol > o.qlim_tol) {
+        /* events in this step: the nose first (past it the reactive outputs turn back, so the
+         * limit's event is no longer monotone on the step), then a limit before it */
+        if (c.tl < 0 || (o.qlim && c.qviol > o.qlim_tol)) {
+            double hi = step, qhi = c.qviol;
             int sw;
-            GMR_CALL(locate(&c, 0, c.qviol_k < 0 ? c.qviol_k : -o.qlim_tol, step, c.qviol));
-            if (c.tl < -o.nose_tol) { /* the nose comes first */
-                double hi = s->sigma, fhi = -c.tl;
-                GMR_CALL(locate(&c, 1, -c.zlk, hi, fhi));
-                nose = 1;
-                break;
+            if (c.tl < 0) {
+                if (c.tl < -o.nose_tol) GMR_CALL(locate(&c, 1, -c.zlk, step, -c.tl));
+                if (!(o.qlim && c.qviol > o.qlim_tol)) {
+                    nose = 1;
+                    break;
+                }
+                hi = s->sigma; /* a limit is reached before the nose */
+                qhi = c.qviol;
             }
+            GMR_CALL(locate(&c, 0, c.qviol_k < 0 ? c.qviol_k : -o.qlim_tol, hi, qhi));
             accept(&c);
             r->steps++;
             gmr__pf_gen_output(s, c.pg, c.qg);
@@ -274,11 +306,6 @@ gmr_err gmr_cpf_run(gmr_pf_case base, gmr_pf_case target, const gmr_cpf_options 
                 break;
             }
             continue;
-        }
-        if (c.tl < 0) {
-            if (c.tl < -o.nose_tol) GMR_CALL(locate(&c, 1, -c.zlk, step, -c.tl));
-            nose = 1;
-            break;
         }
         if (o.adapt) {
             double ratio = c.pred_err > 0 ? sqrt(o.error_tol / c.pred_err) : 2;
