@@ -13,9 +13,11 @@ WERROR   ?= $(if $(CI),1,)
 
 PKGS     := hdf5-openmpi jansson openblas sqlite3
 CPPFLAGS += -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# SuiteSparse KLU (the power flow's sparse LU): Debian's libsuitesparse-dev ships no .pc file
+CPPFLAGS += -I/usr/include/suitesparse
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wpedantic -fPIC -MMD -MP
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llapacke -lxxhash -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llapacke -lxxhash -lklu -lamd -lcolamd -lbtf -lsuitesparseconfig -lm
 ifneq ($(WERROR),)
 CFLAGS   += -Werror
 endif
@@ -24,7 +26,7 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/gen/*.c src/lasso/*.c src/sync/*.c src/apps/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/topo/*.c src/sched/*.c src/io/*.c src/mr/*.c src/stage/*.c src/gen/*.c src/lasso/*.c src/sync/*.c src/pf/*.c src/apps/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -32,7 +34,8 @@ TEST_SRC := $(wildcard tests/check_*.c)
 
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse $(BUILD)/bench/stagebw $(BUILD)/bench/lasso_bench
+BENCHES  := $(BUILD)/bench/hashcount $(BUILD)/bench/jsonparse $(BUILD)/bench/stagebw $(BUILD)/bench/lasso_bench \
+            $(BUILD)/bench/vsm_bench
 
 LIBA     := $(BUILD)/lib/libgridmr.a
 LIBSO    := $(BUILD)/lib/libgridmr.so
@@ -128,9 +131,14 @@ $(BUILD)/bench/lasso_bench: $(BUILD)/obj/bench/lasso_bench.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
+# the voltage-stability point benchmark driver: one PF + CPF per point, timed (bench/vsm)
+$(BUILD)/bench/vsm_bench: $(BUILD)/obj/bench/vsm_bench.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson openblas sqlite3\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lm\n' '$(PREFIX)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson openblas sqlite3\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lklu -lamd -lcolamd -lbtf -lsuitesparseconfig -lm\n' '$(PREFIX)' > $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -31,6 +31,10 @@
 #    deletes at <= 2% of a full copy's bytes, HQ's tariff edits flowing down, a flipped chunk
 #    refused and re-sent, a duplicate chunk changing nothing, HQ killed mid-sync and resumed to
 #    the same state, and bad CSV rows, headers, keys and stale stores refused.
+# 11. Power flow and voltage stability (gridmr pf, cpf, vsm): case9 and case14 against MATPOWER's
+#    solutions, MATPOWER's CPF test (t_case9_pfv2, with and without reactive limits), the batch
+#    (features, margins, surrogate, database update) the same on 1..4 ranks, unvaried points equal
+#    to gridmr cpf and gridmr pf, a failed point reported, bad case files and ill-posed cases.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -802,6 +806,110 @@ expect "sync: HQ not a store" 65 "not a gridmr sync store" mpi 2 "$G" sync --hq 
 mkdir -p "$S/mixed"; cp "$S/base/p$p1.db" "$S/mixed/a.db"; cp "$S/junk.hq" "$S/mixed/b.db"
 expect "sync: province not a store" 65 "b.db: not a gridmr sync store" mpi 2 "$G" sync --provinces 2 --hq "$S/mixed.hq" --stores "$S/mixed"
 [ "$(grep -c 'gridmr sync' "$T/err")" -eq 1 ] && ok || { bad "sync: a province's error not printed exactly once"; cat "$T/err"; }
+# ---- 11. power flow, CPF and voltage-stability batches (gridmr pf, cpf, vsm) ------------------
+# MATPOWER's own solutions and CPF noses as the independent references (tests/data/ieee), the
+# batch's points the same bytes on 1..4 ranks, a batch of unvaried points equal to `gridmr cpf`
+# and `gridmr pf` of the case, a failed point reported while the batch goes on, the error paths.
+P="$T/pf"
+I="$(cd "$(dirname "$0")" && pwd)/data/ieee"
+mkdir -p "$P"
+# h5vals FILE DATASET: the values, one a line, with 17 significant digits
+h5vals() { h5dump -m '%.17g' -y -w 0 -d "$2" "$1" | awk '/DATA \{/ { f = 1; next } f && /^ *\}/ { f = 0 } f' | tr ',' '\n' | tr -d ' ' | grep .; }
+for c in case9 case14; do
+    expect "pf $c" 0 "" "$G" pf --case "$I/$c.m"
+    if tail -n +2 "$T/out" | paste -d ' ' - "$(tail -n +2 "$I/pf-$c.csv" | tr , ' ' > "$P/ref.txt"; echo "$P/ref.txt")" \
+        | awk 'BEGIN { n = 0 } { n++; dv = $2 - $5; da = $3 - $6; if ($1 != $4 || (dv < 0 ? -dv : dv) > 1e-6 || (da < 0 ? -da : da) > 1e-4) { print "bus " $1 ": " $2 " " $3 " vs MATPOWER " $5 " " $6; exit 1 } }
+            END { exit n == 0 }' && [ "$(head -n 1 "$T/out")" = "bus Vm_pu Va_deg" ]; then ok; else bad "pf $c differs from MATPOWER"; head "$T/out"; fi
+done
+# MATPOWER's t_cpf: t_case9_pfv2 with generator 1's Qmax = 200, loads and generation x 2.5, step 0.02
+awk '/^mpc.gen/ { g = 1 } g && $1 == "1" && $4 == "300" { $4 = 200; g = 0 } { print }' "$I/t_case9_pfv2.m" > "$P/t9.m"
+for spec in "-:0.99025" "--qlim:0.795809"; do
+    q=${spec%%:*}; wl=${spec#*:}
+    [ "$q" = - ] && q=""
+    # shellcheck disable=SC2086
+    expect "cpf t_case9_pfv2 $q" 0 "" "$G" cpf --case "$P/t9.m" --scale 2.5 --step 0.02 $q
+    if awk -v w="$wl" '$1 == "lambda" { d = $2 - w; f = 1; exit !((d < 0 ? -d : d) <= 1e-3) } END { if (!f) exit 1 }' "$T/out" \
+        && grep -q "^stop nose" "$T/out"; then ok; else bad "cpf t_case9_pfv2 $q: lambda not $wl"; cat "$T/out"; fi
+done
+# the batch: the same file and the same figures on 1..4 ranks; a point whose outage islands a bus
+# fails with its reason and the batch goes on (seed 5, point 84)
+for np in 1 2 3 4; do
+    expect "vsm np=$np" 0 "point 84 failed: power flow: the network is split into islands" mpi "$np" "$G" vsm --case "$I/case14.m" \
+        --points 200 --seed 5 --outage-rate 0.3 --update 2 --local 3 --output "$P/v$np.h5"
+    grep -v '^  time \|^  cpu \|^  output \|^gridmr vsm: ' "$T/out" > "$P/s$np.txt"
+    h5dump -m '%.17g' "$P/v$np.h5" | tail -n +2 > "$P/d$np.txt"
+done
+if grep -q "200 points (1 failed)" "$T/out" && grep -q "^  update 1 " "$P/s1.txt" && grep -q "^  held-out " "$P/s1.txt"; then ok; else bad "vsm: summary"; cat "$T/out"; fi
+for np in 2 3 4; do
+    if cmp -s "$P/d1.txt" "$P/d$np.txt" && cmp -s "$P/s1.txt" "$P/s$np.txt"; then ok; else bad "vsm: np=$np differs from np=1"; diff "$P/s1.txt" "$P/s$np.txt" | head; fi
+done
+# gridmr dump of the batch: a header and one line per point, the failed one with its reason
+expect "vsm: dump" 0 "" "$G" dump "$P/v1.h5"
+if [ "$(wc -l < "$T/out")" -eq $(($(h5vals "$P/v1.h5" index | wc -l) + 1)) ] && head -n 1 "$T/out" | grep -q "^index	set	status	margin_mw" \
+    && awk -F '\t' '$1 == 84 && $3 == 1 && $8 ~ /islands/ { f = 1 } END { exit !f }' "$T/out"; then ok; else bad "vsm: dump"; head -3 "$T/out"; fi
+# with reactive limits (power flow and CPF), on another case: the same bytes on 1 and 3 ranks
+for np in 1 3; do
+    expect "vsm --qlim np=$np" 0 "" mpi "$np" "$G" vsm --case "$I/case9.m" --points 40 --seed 2 --qlim --no-surrogate --output "$P/q$np.h5"
+    h5dump -m '%.17g' "$P/q$np.h5" | tail -n +2 > "$P/q$np.txt"
+done
+if cmp -s "$P/q1.txt" "$P/q3.txt" && grep -q "reactive limits on" "$T/out"; then ok; else bad "vsm --qlim: np=3 differs from np=1"; fi
+# every point: margin_mw = lambda x (scale - 1) x load_mw; a failed point has NaN and a message
+for d in margin_mw lambda load_mw status; do h5vals "$P/v1.h5" $d > "$P/$d.txt"; done
+if paste -d ' ' "$P/margin_mw.txt" "$P/lambda.txt" "$P/load_mw.txt" "$P/status.txt" | awk '{ if ($4 == 0) { d = $1 - $2 * $3; if ((d < 0 ? -d : d) > 1e-9 * $3) { print NR ": " $0; exit 1 } n++ }
+        else if ($1 !~ /nan/) { print NR ": failed with a margin"; exit 1 } else f++ } END { exit !(n > 150 && f >= 1) }' \
+    && [ "$(h5vals "$P/v1.h5" message | grep -c 'islands')" -ge 1 ]; then ok; else bad "vsm: margin_mw is not lambda x (scale - 1) x load, or no failed point"; fi
+# no variation at all: every point is the base case, so its margin is gridmr cpf's and its voltages gridmr pf's
+expect "vsm: unvaried points" 0 "" mpi 2 "$G" vsm --case "$I/case14.m" --points 3 --seed 1 --level 1,1 --spread 0 --q-spread 0 --gen-spread 0 \
+    --no-surrogate --output "$P/u.h5"
+"$G" cpf --case "$I/case14.m" --scale 2 > "$P/cpf.txt" 2>&1
+"$G" pf --case "$I/case14.m" > "$P/pf.txt" 2>&1
+if h5vals "$P/u.h5" margin_mw | awk -v w="$(awk '$1 == "mw_margin" { print $2 }' "$P/cpf.txt")" '{ d = $1 - w; if ((d < 0 ? -d : d) > 1e-3) exit 1; n++ } END { exit n != 3 }' \
+    && h5vals "$P/u.h5" features | head -n 14 | paste -d ' ' - "$(tail -n +2 "$P/pf.txt" | cut -d ' ' -f 2 > "$P/vm.txt"; echo "$P/vm.txt")" \
+        | awk '{ d = $1 - $2; if ((d < 0 ? -d : d) > 1e-9) exit 1; n++ } END { exit n != 14 }'; then ok; else bad "vsm: unvaried points differ from gridmr cpf / gridmr pf"; cat "$P/cpf.txt"; fi
+expect "vsm: the model file is a lasso model" 0 "" "$G" dump "$P/v1-model.h5"
+grep -q "^beta " "$T/out" && ok || bad "vsm: model dump has no coefficients"
+# the surrogate's figures, recomputed here from the file's points and the model file's
+# coefficients: the last round's held-out R^2 and RMSE (set 1)
+cp "$T/out" "$P/model.txt"
+h5vals "$P/v1.h5" feature_names | tr -d '"' > "$P/names.txt"
+h5vals "$P/v1.h5" features > "$P/x.txt"
+h5vals "$P/v1.h5" set > "$P/set.txt"
+if awk -v p="$(wc -l < "$P/names.txt")" 'FILENAME == ARGV[1] { if ($1 == "intercept") b0 = $2; if ($1 == "beta") b[$2] = $3; next }
+        FILENAME == ARGV[2] { name[FNR - 1] = $1; next }
+        FILENAME == ARGV[3] { i = int((FNR - 1) / p); j = (FNR - 1) % p; if (name[j] in b) yh[i] += b[name[j]] * $1; next }
+        FILENAME == ARGV[4] { set[FNR - 1] = $1; next }
+        FILENAME == ARGV[5] { st[FNR - 1] = $1; next }
+        FILENAME == ARGV[6] { y[FNR - 1] = $1; n = FNR; next }
+        /^  update / && /held-out/ { for (k = 1; k <= NF; k++) { if ($k == "held-out") { r2 = $(k + 2); rm = $(k + 4) } } }
+        END { gsub(/,/, "", r2); for (i = 0; i < n; i++) if (set[i] == 1 && st[i] == 0) { m++; sy += y[i] }
+            for (i = 0; i < n; i++) if (set[i] == 1 && st[i] == 0) { e = y[i] - b0 - yh[i]; ssr += e * e; sst += (y[i] - sy / m) ^ 2 }
+            R2 = 1 - ssr / sst; RM = sqrt(ssr / m); d1 = R2 - r2; d2 = RM - rm
+            if (m < 30 || r2 == "" || (d1 < 0 ? -d1 : d1) > 2e-6 || (d2 < 0 ? -d2 : d2) > 2e-4) { print "R^2 " R2 " RMSE " RM " from the file, printed " r2 " " rm; exit 1 } }' \
+    "$P/model.txt" "$P/names.txt" "$P/x.txt" "$P/set.txt" "$P/status.txt" "$P/margin_mw.txt" "$P/s1.txt"; then ok; else bad "vsm: held-out figures differ from the file's points and model"; fi
+# error paths
+sed 's/^\t2\t2\t21.7\t12.7/\t2\t2\t21.7\tx12.7/' "$I/case14.m" > "$P/bad.m"
+expect "pf: bad number" 65 "bad.m:7: mpc.bus: 'x12.7' is not a number" "$G" pf --case "$P/bad.m"
+expect "vsm: bad case file" 65 "bad.m:7: mpc.bus: 'x12.7' is not a number" mpi 3 "$G" vsm --case "$P/bad.m" --points 5 --seed 1 --output "$P/e.h5"
+if [ "$(grep -c '^gridmr vsm:' "$T/err")" -eq 1 ] && [ ! -e "$P/e.h5" ]; then ok; else bad "vsm: bad case reported more than once or left a file"; cat "$T/err"; fi
+sed 's/mpc.version = .2./mpc.version = '"'"'1'"'"';/' "$I/case9.m" > "$P/v1case.m"
+expect "pf: version 1" 65 "v1case.m:3: mpc.version is not '2'" "$G" pf --case "$P/v1case.m"
+awk '/^mpc.bus/ { b = 1 } b && $1 == "1" && $2 == "3" { $2 = 1; b = 0 } { print }' "$I/case9.m" > "$P/noslack.m"
+expect "pf: no slack" 65 "no slack bus" "$G" pf --case "$P/noslack.m"
+awk '/^mpc.branch/ { b = 1 } b && (($1 == "7" && $2 == "8") || ($1 == "8" && $2 == "7")) { $11 = 0 } { print }' "$I/case14.m" > "$P/island.m"
+expect "pf: island" 65 "bus 8 is not connected to the slack bus 1" "$G" pf --case "$P/island.m"
+awk '/^mpc.bus/ { b = 1 } b && NF >= 13 { $3 = $3 * 4; $4 = $4 * 4 } /^\];/ { b = 0 } { print }' "$I/case9.m" > "$P/heavy.m"
+expect "pf: infeasible" 65 "did not converge" "$G" pf --case "$P/heavy.m"
+expect "cpf: infeasible base case" 65 "did not converge" "$G" cpf --case "$P/heavy.m" --scale 2
+expect "vsm: infeasible points" 0 "point 3 failed: power flow: the power flow did not converge" mpi 2 "$G" vsm --case "$I/case9.m" --points 4 --seed 1 \
+    --level 3.5,3.6 --output "$P/inf.h5"
+grep -q "4 points (4 failed)" "$T/out" && ok || bad "vsm: infeasible points not all reported"
+expect "vsm: too few points for a surrogate" 0 "the surrogate needs at least 8" mpi 2 "$G" vsm --case "$I/case9.m" --points 5 --seed 1 --output "$P/few.h5"
+[ "$(h5vals "$P/few.h5" margin_mw | wc -l)" -eq 5 ] && ok || bad "vsm: too few points: the batch was not written"
+expect "pf: missing file" 1 "nope.m: cannot open" "$G" pf --case "$P/nope.m"
+expect "cpf: no scale" 2 "--scale F" "$G" cpf --case "$I/case9.m"
+expect "vsm: no points" 2 "--points N" mpi 1 "$G" vsm --case "$I/case9.m" --seed 1 --output "$P/e.h5"
+expect "vsm: bad level" 2 "--level: 'x' is not LO,HI" mpi 1 "$G" vsm --case "$I/case9.m" --points 3 --seed 1 --level x --output "$P/e.h5"
+expect "vsm: --local out of range" 2 "--local 9" mpi 1 "$G" vsm --case "$I/case9.m" --points 3 --seed 1 --local 9 --output "$P/e.h5"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

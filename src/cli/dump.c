@@ -10,7 +10,8 @@
  *     objective <v>        1/2 r^T W r + lambda sum pen_j |b_j|, unnormalised
  *     gap <v>              the duality gap, in the objective's units
  *     intercept <v>
- *     beta <column> <v>    one line per non-zero coefficient, in column order */
+ *     beta <column> <v>    one line per non-zero coefficient, in column order
+ * A voltage-stability batch (job = "vsm", `gridmr vsm`) prints one line per point (vsm_cli.c). */
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "gridmr/lasso.h"
 #include "lasso_cli.h"
 #include "opts.h"
+#include "pf_cli.h"
 
 int gmr__cli_is_lasso_model(const char *path)
 {
@@ -118,6 +120,7 @@ int gmr__cli_dump(int argc, char **argv)
         return 2;
     }
     if (gmr__cli_is_lasso_model(path)) return gmr__cli_dump_lasso(path, (unsigned long long)top);
+    if (gmr__cli_is_vsm_file(path)) return gmr__cli_dump_vsm(path, (unsigned long long)top);
     if (gmr__result_read(path, &r)) {
         const char *msg = gmr_err_message();
         fprintf(stderr, "gridmr dump: %.*s\n", (int)strcspn(msg, "\n"), msg);

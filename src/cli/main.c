@@ -13,6 +13,7 @@
 #include "gen.h"
 #include "lasso_cli.h"
 #include "sync_cli.h"
+#include "pf_cli.h"
 #include "gridmr/apps.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
@@ -44,6 +45,10 @@ static void usage(FILE *f)
             "                                                distributed weighted LASSO (lasso --help)\n"
             "  sync --hq HQ.db --stores DIR | sync load ... | sync dump STORE.db\n"
             "                                                incremental HQ/province sync (sync --help)\n"
+            "  pf --case FILE [--qlim]                       AC power flow of a MATPOWER case (pf --help)\n"
+            "  cpf --case FILE --scale F [--qlim] [--step S] continuation power flow to the nose (cpf --help)\n"
+            "  vsm --case FILE --points N --seed S --output VSM.h5\n"
+            "                                                batch voltage-stability margins (vsm --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
@@ -234,6 +239,16 @@ int main(int argc, char **argv)
             return 1;
         }
         status = gmr_cli_sync(MPI_COMM_WORLD, argc - 1, argv + 1);
+        MPI_Finalize();
+        return status;
+    }
+    if (gmr_cli_pf_is_command(argv[1])) { /* pf and cpf are serial; vsm runs on the job's ranks */
+        if (!gmr_cli_pf_needs_mpi(argc - 1, argv + 1)) return gmr_cli_pf(MPI_COMM_NULL, argc - 1, argv + 1);
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            fprintf(stderr, "gridmr: MPI_Init failed\n");
+            return 1;
+        }
+        status = gmr_cli_pf(MPI_COMM_WORLD, argc - 1, argv + 1);
         MPI_Finalize();
         return status;
     }
