@@ -162,6 +162,8 @@ gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void
 #define GMR_DEFAULT_MAX_KEY 4096u              /* --max-key, longest key in bytes */
 #define GMR_DEFAULT_MAX_RECORD (64u << 20)     /* --max-record, longest record in bytes */
 #define GMR_DEFAULT_CHECKPOINT 120.0           /* --checkpoint, seconds between map checkpoints */
+#define GMR_DEFAULT_PROGRESS_INTERVAL 10.0     /* --progress-interval, seconds between progress
+                                                  lines when stderr is not a terminal */
 
 typedef struct gmr_options {
     int provinces;          /* 0: default, round(sqrt(ranks)) clamped to [1, ranks] */
@@ -188,6 +190,12 @@ typedef struct gmr_options {
                                --resume with another N reuses the staged map output */
     double checkpoint;      /* --checkpoint: seconds of map between checkpoints to the stage
                                (0: GMR_DEFAULT_CHECKPOINT; < 0: only at the end of the map) */
+    /* Appended after 0.1.0 (zero keeps the old behaviour): */
+    int progress;           /* 1: HQ reports progress on stderr (the `gridmr` command sets it
+                               unless --quiet): a redrawn bar on a terminal, else a plain line
+                               every progress_interval seconds. 0: silent */
+    double progress_interval; /* --progress-interval: seconds between plain lines
+                               (0: GMR_DEFAULT_PROGRESS_INTERVAL) */
 } gmr_options;
 
 /* Fill with defaults (all zero means default). Not collective. */

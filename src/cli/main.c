@@ -60,8 +60,13 @@ static void usage(FILE *f)
             "                       and the shuffle spills sorted runs to the stage (default: no limit)\n"
             "\n"
             "exit status: 0 ok, 1 error, 2 usage, 65 bad record under --strict,\n"
-            "             75 stopped by SIGTERM/SIGINT (rerun with --resume)\n"
-            "  --quiet              print nothing but errors\n"
+            "             75 stopped by SIGTERM/SIGINT/SIGUSR1 (rerun with --resume)\n"
+            "  --quiet              print nothing but errors (no progress either)\n"
+            "  --progress-interval SEC  seconds between progress lines when stderr is not a terminal\n"
+            "                       (default 10; on a terminal a bar is redrawn instead)\n"
+            "  --profile            per phase at the end: time min/avg/max over ranks, imbalance,\n"
+            "                       records and bytes in/out, shuffle, spill, peak memory per rank;\n"
+            "                       also stored in OUT.h5 (/profile). --log-view is the same\n"
             "\n"
             "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n");
 }
@@ -143,6 +148,9 @@ static int run_job(int argc, char **argv)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        /* SIGUSR1: what the slurm/ scripts forward on Slurm's --signal warning (Open MPI's mpirun
+         * passes USR1 on to the ranks, where it does not pass TERM) */
+        sigaction(SIGUSR1, &sa, NULL);
     }
     status = gmr__cli_parse(argc, argv, &o);
     if (status) {
@@ -177,7 +185,8 @@ static int run_job(int argc, char **argv)
     if (!err && rank == 0 && o.quiet && sum.rejected)
         fprintf(stderr, "gridmr %s: %llu rejected records, see %s.rejects\n", cmd, (unsigned long long)sum.rejected,
                 o.output);
-    if (err) report_error(cmd, 0);
+    /* a signal reaches every rank, and each stops on its own: rank 0 alone says so */
+    if (err) report_error(cmd, err == GMR_ERR_INTERRUPTED && rank != 0);
 out:
     gmr_job_destroy(&job);
     gmr_aggregate_destroy(&agg);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../core/progress.h"
 #include "../io/io.h"
 #include "../sched/sched.h"
 #include "../topo/topo.h"
@@ -386,6 +387,22 @@ static int map_should_stop(void *vms)
 
 static void crash_point(const gmr__topo *topo, const char *point);
 
+/* Test hook (tests/slurm.sh): GRIDMR_TEST_SLOW_SPLIT=SEC makes every split take at least SEC
+ * seconds more, so that a small job's map lasts long enough to be requeued in the middle.
+ * HQ keeps answering requests meanwhile. */
+static void slow_split(map_state *ms)
+{
+    const char *v = getenv("GRIDMR_TEST_SLOW_SPLIT");
+    double sec = v ? strtod(v, NULL) : 0, end;
+    if (!(sec > 0) || sec > 60) return;
+    end = now() + sec;
+    while (now() < end && !interrupt_requested) {
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+        if (ms->sched) gmr__sched_poll(ms->sched);
+    }
+}
+
 static gmr_err map_split(void *vms, uint64_t split)
 {
     gmr_err err = GMR_OK;
@@ -411,6 +428,7 @@ static gmr_err map_split(void *vms, uint64_t split)
                              &ms->buf, map_line, ms, poll_hq, ms, &nrec));
     ms->split_records[split] = nrec;
     ms->bytes += s->len;
+    slow_split(ms);
     {
         uint64_t entry[2] = {split, nrec};
         GMR_CALL(gmr__buf_reserve(&ms->wave_splits, ms->wave_splits.len + sizeof entry));
@@ -1257,14 +1275,27 @@ out:
     return err;
 }
 
+/* The map's progress: what earlier waves (and the stage) did, plus what this wave reports. */
+typedef struct map_progress {
+    gmr__progress *prog;
+    uint64_t base_bytes, base_splits;
+} map_progress;
+
+static void map_progress_cb(void *vp, uint64_t bytes, uint64_t splits)
+{
+    map_progress *mp = vp;
+    gmr__progress_update(mp->prog, mp->base_bytes + bytes, mp->base_splits + splits);
+}
+
 /* Collective on topo->world: maps every split not already in the stage into parts (psize
  * tables, one per province rank), in waves. After each wave but the last the tables are
  * checkpointed as a map run and emptied; the last wave's tables stay in memory for the
  * shuffle (and are checkpointed too, for a crash in the shuffle). Interrupted: checkpoints and
  * returns GMR_ERR_INTERRUPTED on every rank. Then writes the rejected records. */
 static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__stage *st, const char *output_path,
-                         gmr__kvt **parts, map_result *mr)
+                         gmr__kvt **parts, gmr__progress *prog, map_result *mr)
 {
+    map_progress mp = {prog, 0, 0};
     gmr_err err = GMR_OK, local = GMR_OK;
     map_state ms;
     lane_pool pool;
@@ -1307,6 +1338,9 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
         }
     }
     mr->all_reused = ntodo == 0 && plan->nsplits > 0;
+    mp.base_bytes = mr->bytes_reused;
+    mp.base_splits = mr->splits_reused;
+    gmr__progress_phase(prog, "map", plan->total_bytes, plan->nsplits, mp.base_bytes, mp.base_splits);
 
     memset(&wave, 0, sizeof wave);
     wave.fn = threads > 1 ? pool_dispatch : map_split;
@@ -1314,6 +1348,9 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
     wave.ctx = threads > 1 ? (void *)&pool : (void *)&ms;
     wave.wave_seconds = job->opt.checkpoint == 0 ? GMR_DEFAULT_CHECKPOINT : job->opt.checkpoint;
     wave.wave_splits = hook ? strtoull(hook, NULL, 10) : 0;
+    wave.splits = plan->splits;
+    wave.progress = prog ? map_progress_cb : NULL;
+    wave.progress_ctx = &mp;
     crash_point(topo, "map");
     while (ntodo) {
         uint64_t mapped = 0, mapped_all = 0;
@@ -1338,8 +1375,14 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
         GMR_CALL_MPI(MPI_Allreduce(mine, done, (int)plan->nsplits, MPI_UINT8_T, MPI_MAX, topo->world));
         GMR_CALL_MPI(MPI_Allreduce(&mapped, &mapped_all, 1, MPI_UINT64_T, MPI_SUM, topo->world));
         ntodo = 0;
-        for (uint64_t s = 0; s < plan->nsplits; s++)
-            if (!done[s]) todo[ntodo++] = s;
+        mp.base_bytes = mp.base_splits = 0;
+        for (uint64_t s = 0; s < plan->nsplits; s++) {
+            if (!done[s])
+                todo[ntodo++] = s;
+            else
+                mp.base_bytes += plan->splits[s].len, mp.base_splits++;
+        }
+        gmr__progress_update(prog, mp.base_bytes, mp.base_splits);
         stop = interrupt_requested;
         GMR_CALL_MPI(MPI_Allreduce(&stop, &stop_any, 1, MPI_INT, MPI_LOR, topo->world));
         if (!mapped_all) {
@@ -1613,6 +1656,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     double t0 = now(), t1, tphase[5] = {0};
     uint64_t counts[4] = {0}, totals[4] = {0}, keys = 0;
     gmr__result_meta rmeta;
+    gmr__progress *prog = NULL;
 
     memset(&out, 0, sizeof out);
     memset(&mr, 0, sizeof mr);
@@ -1622,6 +1666,8 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
 
     GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
     gmr_log_set_rank(topo->rank);
+    gmr__progress_create(topo->rank == GMR_HQ && job->opt.progress, job->opt.progress_interval, &prog);
+    gmr__progress_phase(prog, "plan", 0, 0, 0, 0);
     {
         /* one split's keys stay well inside a wave; a reader may cap splits further */
         uint64_t cap = job->opt.mem_budget / 16, rcap = gmr__reader_find(job->ops->reader)->split_cap;
@@ -1640,7 +1686,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
 
     /* map, in waves with checkpoints; with --resume only the splits the stage lacks */
     GMR_CALL(parts_create(job, topo, &parts));
-    GMR_CALL(map_phase(job, topo, plan, stage, output_path, parts, &mr));
+    GMR_CALL(map_phase(job, topo, plan, stage, output_path, parts, prog, &mr));
     counts[0] = mr.counts[0];
     counts[1] = mr.counts[1];
     tphase[1] = now() - t1 - mr.t_stage;
@@ -1654,12 +1700,14 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     t1 = now();
     crash_point(topo, "shuffle");
     GMR_CALL(gmr__agree(topo->world, check_interrupt()));
+    gmr__progress_phase(prog, "shuffle", 0, 0, 0, 0);
     GMR_CALL(shuffle_phase(job, topo, stage, &mr, parts, &sp, &global, &counts[2]));
     tphase[2] = now() - t1 - sp.t;
     t1 = now();
 
     /* reduce: the final table, or the merge of the sorted runs it spilled */
     GMR_CALL(gmr__agree(topo->world, check_interrupt()));
+    gmr__progress_phase(prog, "reduce", 0, 0, 0, 0);
     if (sp.nfinal) {
         reduce_ctx rc = {job, &out};
         uint64_t window = job->opt.mem_budget / (8 * (uint64_t)sp.nfinal);
@@ -1707,6 +1755,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     rmeta.ops = job->ops;
     rmeta.summary = sum;
     rmeta.top = job->opt.top;
+    gmr__progress_phase(prog, "write", 0, 0, 0, 0);
     GMR_CALL(gmr__result_write(topo->world, output_path, &out, &rmeta));
     sum->t_write = now() - t1;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_write, 1, MPI_DOUBLE, MPI_MAX, topo->world));
@@ -1718,6 +1767,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
         GMR_CALL_MPI(MPI_Allreduce(&rss, &sum->peak_rss, 1, MPI_UINT64_T, MPI_MAX, topo->world));
     }
 out:
+    gmr__progress_destroy(&prog);
     gmr__output_free(&out);
     gmr__kvt_destroy(&global);
     if (topo) {

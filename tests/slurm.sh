@@ -1,0 +1,214 @@
+#!/bin/sh
+# tests/slurm.sh BUILD: the slurm/ scripts on a real single-node Slurm cluster (section 9 of
+# tests/run.sh, which runs it; it also runs alone).
+#
+# Starts a private munged, slurmctld and slurmd in a temporary state directory (ports picked
+# from this shell's PID so two runs do not collide), records their PIDs and, on exit, stops
+# exactly those PIDs (TERM, then waits for each; never by name). The node advertises 4 CPUs on
+# whatever the machine has (SlurmdParameters=config_overrides) so jobs of 4 tasks run.
+# Then, each through `timeout ... sbatch --wait` so nothing can hang:
+#   - slurm/gridmr.sbatch (srun --mpi=pmix on 1, 2, 4 tasks, GRIDMR_LAUNCH=mpirun on 3): wordcount
+#     results identical to an ordinary 1-rank run (gridmr dump, byte for byte);
+#   - requeue: a job is requeued by `scontrol requeue` while its map is running (the map is
+#     slowed by GRIDMR_TEST_SLOW_SPLIT, a test hook); the script forwards the signal, gridmr
+#     checkpoints and exits 75, Slurm restarts the job, which runs with --resume, reuses the
+#     checkpointed splits (its log says so) and ends with the same result;
+#   - the time-limit path, with mpirun as the launcher: the --signal=B:USR1 warning delivered
+#     early by `scancel --signal=USR1 --batch`, with the same outcome (the script forwards USR1,
+#     gridmr exits 75, the script requeues itself);
+#   - slurm/speedup.sbatch: a CSV with one row per rank count whose results match;
+#   - slurm/vsm.sbatch, only if `gridmr vsm` exists in this build (a SKIP line otherwise).
+# Without Slurm or munge installed it prints one SKIP line and fails nothing: scripts/
+# install-deps.sh installs them for `make check`, so a SKIP means they could not be installed.
+# Prints "slurm: N passed, M failed"; exit status non-zero on any failure.
+set -u
+BUILD=${1:-build}
+BUILD=$(cd "$BUILD" && pwd)
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+G="$BUILD/bin/gridmr"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OPENBLAS_NUM_THREADS=1 LC_ALL=C
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: slurm: $*"; }
+
+for p in munged mungekey slurmctld slurmd sbatch scontrol sinfo srun; do
+    if ! command -v "$p" > /dev/null 2>&1 && [ ! -x "/usr/sbin/$p" ]; then
+        echo "SKIP: slurm: '$p' is not installed (apt-get install slurm-wlm munge; make check does it via scripts/install-deps.sh)"
+        exit 0
+    fi
+done
+PATH=$PATH:/usr/sbin
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: slurm: the private cluster runs its daemons as root (SlurmUser=root); run as root"
+    exit 0
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/gridmr-slurm.XXXXXX")
+chmod 755 "$T"
+PIDS=""
+stop_cluster() {
+    # slurmd first, then slurmctld, then munged: each PID we started, and only those
+    for pid in $PIDS; do kill -TERM "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; done
+    PIDS=""
+}
+trap 'stop_cluster; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+
+# ---- the cluster ---------------------------------------------------------------------------
+mkdir -p "$T/munge" "$T/state" "$T/spool" "$T/jobs"
+chmod 755 "$T/munge"
+mungekey --create --keyfile="$T/munge/munge.key" > /dev/null 2>&1
+chmod 600 "$T/munge/munge.key"
+SOCK="$T/munge/munge.socket"
+munged --foreground --key-file="$T/munge/munge.key" --socket="$SOCK" --pid-file="$T/munge/munged.pid" \
+    --log-file="$T/munge/munged.log" --seed-file="$T/munge/seed" < /dev/null > "$T/munge/out.log" 2>&1 &
+MUNGED=$!
+i=0
+until munge -S "$SOCK" -n 2> /dev/null | unmunge -S "$SOCK" > /dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 50 ] || ! kill -0 $MUNGED 2> /dev/null; then
+        bad "munged did not start"; cat "$T/munge/out.log" "$T/munge/munged.log" 2> /dev/null
+        PIDS="$MUNGED"; exit 1
+    fi
+    sleep 0.1
+done
+PORT=$((20000 + ($$ % 20000)))
+MEM=$(slurmd -C 2> /dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
+CONF="$T/slurm.conf"
+cat > "$CONF" << EOF
+ClusterName=gridmrtest
+SlurmctldHost=localhost
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
+SlurmUser=root
+AuthType=auth/munge
+AuthInfo=socket=$SOCK,cred_expire=5
+CredType=cred/munge
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool
+SlurmctldPidFile=$T/slurmctld.pid
+SlurmdPidFile=$T/slurmd.pid
+SlurmctldLogFile=$T/slurmctld.log
+SlurmdLogFile=$T/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+MpiDefault=pmix
+MailProg=/bin/true
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$T/jobcomp.txt
+EnforcePartLimits=ALL
+ReturnToService=2
+KillWait=5
+MinJobAge=600
+SchedulerParameters=sched_interval=1
+NodeName=localhost CPUs=4 RealMemory=${MEM:-2000} State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF="$CONF"
+slurmctld -D -c -f "$CONF" < /dev/null > "$T/slurmctld.out" 2>&1 &
+CTLD=$!
+slurmd -D -N localhost -f "$CONF" < /dev/null > "$T/slurmd.out" 2>&1 &
+SLURMD=$!
+PIDS="$SLURMD $CTLD $MUNGED"
+i=0
+until [ "$(sinfo -h -n localhost -o %T 2> /dev/null)" = idle ]; do
+    i=$((i + 1))
+    if [ $i -gt 150 ] || ! kill -0 $CTLD 2> /dev/null || ! kill -0 $SLURMD 2> /dev/null; then
+        bad "the cluster did not come up (sinfo: $(sinfo -h -n localhost -o %T 2>&1))"
+        tail -n 20 "$T/slurmctld.log" "$T/slurmd.log" "$T/slurmctld.out" "$T/slurmd.out" 2> /dev/null
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "slurm: cluster up ($(sinfo -V), port $PORT, state in $T)"
+
+# ---- helpers -------------------------------------------------------------------------------
+cd "$T/jobs" || exit 1
+D="$T/data"
+mkdir -p "$D"
+"$G" gen --kind text --size 2M --seed 11 --vocab 5000 --out "$D/text.txt" > /dev/null 2>&1 || bad "gen text"
+mpirun -np 1 "$G" wordcount --quiet --input "$D/text.txt" --output "$D/ref.h5" > /dev/null 2>&1 && "$G" dump "$D/ref.h5" > "$D/ref.txt" \
+    || bad "the 1-rank reference run"
+same_as_ref() { "$G" dump "$1" > "$T/got.txt" 2> /dev/null && cmp -s "$T/got.txt" "$D/ref.txt"; }
+# sub NAME SECONDS sbatch-args...: submit with --wait under a timeout; $T/NAME.log is the job log
+sub() {
+    name=$1 secs=$2
+    shift 2
+    GRIDMR="$G" timeout "$secs" sbatch --wait -p debug -t 5 -o "$T/$name.log" -J "$name" "$@" > "$T/$name.sub" 2>&1
+}
+show() { echo "--- $1"; cat "$T/$1.sub" "$T/$1.log" 2> /dev/null | tail -n 30; }
+
+# ---- generic job: srun --mpi=pmix and mpirun, 1..4 tasks --------------------------------------
+for np in 1 2 4; do
+    if sub "wc$np" 60 -n "$np" "$HERE/slurm/gridmr.sbatch" wordcount --input "$D/text.txt" --output "$T/wc$np.h5" \
+        && same_as_ref "$T/wc$np.h5" && grep -q "gridmr wordcount: $np ranks" "$T/wc$np.log"; then ok; else bad "gridmr.sbatch srun -n $np"; show "wc$np"; fi
+done
+if GRIDMR_LAUNCH=mpirun sub wcm 60 -n 3 "$HERE/slurm/gridmr.sbatch" wordcount --input "$D/text.txt" --output "$T/wcm.h5" \
+    && same_as_ref "$T/wcm.h5" && grep -q "gridmr wordcount: 3 ranks" "$T/wcm.log"; then ok; else bad "gridmr.sbatch GRIDMR_LAUNCH=mpirun -n 3"; show wcm; fi
+# usage error: no command
+sub usage 30 -n 1 "$HERE/slurm/gridmr.sbatch"
+if [ $? -eq 2 ] && grep -q "usage: sbatch" "$T/usage.log"; then ok; else bad "gridmr.sbatch without a command: exit 2 and usage"; show usage; fi
+
+# ---- requeue in the middle of the map ---------------------------------------------------------
+# 32 splits of 64K, each mapped in no less than 0.15 s (GRIDMR_TEST_SLOW_SPLIT): about 2.4 s of
+# map on 2 ranks. The job is requeued once it has mapped a few splits.
+# requeue_test NAME HOW LAUNCH: HOW=requeue (scontrol requeue) or signal (scancel --signal=USR1
+# --batch, what --signal=B:USR1@120 does before the time limit); LAUNCH=srun or mpirun
+requeue_test() {
+    name=$1 how=$2
+    rm -rf "$T/$name.h5" "$T/$name.stage" "$T/$name.log"
+    GRIDMR_LAUNCH=$3 GRIDMR="$G" GRIDMR_TEST_SLOW_SPLIT=0.15 sbatch --parsable -p debug -t 5 -n 2 -o "$T/$name.log" -J "$name" \
+        "$HERE/slurm/gridmr.sbatch" wordcount --split-size 64K --progress-interval 0.5 --checkpoint 0 \
+        --input "$D/text.txt" --output "$T/$name.h5" > "$T/$name.sub" 2>&1
+    id=$(cat "$T/$name.sub")
+    case $id in '' | *[!0-9]*) bad "$name: sbatch said '$id'"; return ;; esac
+    # wait for the map to be under way: a progress line with some splits done
+    i=0
+    until grep -q "map .*[1-9][0-9]*/32 splits" "$T/$name.log" 2> /dev/null; do
+        i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1
+    done
+    if [ "$how" = requeue ]; then scontrol requeue "$id" > "$T/$name.ctl" 2>&1; else scancel --signal=USR1 --batch "$id" > "$T/$name.ctl" 2>&1; fi
+    # then wait for the job to finish for good (restarted once)
+    i=0
+    while :; do
+        st=$(scontrol show job "$id" 2> /dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+        case $st in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | "") break ;; esac
+        i=$((i + 1)); [ $i -gt 600 ] && { bad "$name: job $id still $st after 60 s"; scancel "$id"; return; }
+        sleep 0.1
+    done
+    restarts=$(scontrol show job "$id" 2> /dev/null | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
+    reused=$(awk '/^  resumed/ { print $2 }' "$T/$name.log")
+    if [ "$st" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && grep -q "exit 75" "$T/$name.log" \
+        && grep -q -- "--resume" "$T/$name.log" && [ -n "$reused" ] && [ "$reused" -ge 1 ] && [ "$reused" -lt 32 ] \
+        && same_as_ref "$T/$name.h5"; then
+        ok
+    else
+        bad "$name: requeued job $id ended $st after ${restarts:-?} restarts, resumed '${reused}' of 32 splits (want 1..31), result same as 1 rank: $(same_as_ref "$T/$name.h5" && echo yes || echo no)"
+        cat "$T/$name.ctl"; tail -n 40 "$T/$name.log"
+    fi
+}
+requeue_test rq requeue srun
+requeue_test sig signal mpirun
+
+# ---- the strong-scaling sweep -----------------------------------------------------------------
+if sub speedup 120 -n 3 "$HERE/slurm/speedup.sbatch" --input "$D/text.txt" --runs 1 --out "$T/speedup.csv" \
+    && [ "$(wc -l < "$T/speedup.csv")" -eq 4 ] && head -n 1 "$T/speedup.csv" | grep -q '^ranks,' \
+    && awk -F, 'NR > 1 { n[$1]++; if ($NF != "same") exit 1 } END { exit !(n[1] && n[2] && n[3]) }' "$T/speedup.csv"; then ok; else bad "speedup.sbatch: 3 rows (1..3 ranks) with the same result"; show speedup; cat "$T/speedup.csv" 2> /dev/null; fi
+
+# ---- batch voltage stability ----------------------------------------------------------------
+if "$G" vsm --help > /dev/null 2>&1; then
+    CASE=$(ls "$HERE"/data/*.m "$HERE"/data/pf/*.m "$HERE"/tests/data/*.m 2> /dev/null | head -n 1)
+    if [ -n "$CASE" ] && sub vsm 120 -n 2 "$HERE/slurm/vsm.sbatch" --case "$CASE" --points 8 --seed 1 --output "$T/vsm.h5" \
+        && [ -s "$T/vsm.h5" ]; then ok; else bad "vsm.sbatch with case '$CASE'"; show vsm; fi
+else
+    echo "SKIP: slurm: vsm.sbatch not run: this build has no 'gridmr vsm' (the pf/vsm work lands separately)"
+fi
+
+echo "slurm: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
