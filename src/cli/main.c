@@ -118,6 +118,55 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     if (s->rejected) printf("  rejects    %s.rejects\n", output);
 }
 
+/* "12.3 MB" style, powers of 1000 as in the summary. */
+static const char *human(uint64_t b, char *buf, size_t cap)
+{
+    if (b < 1000)
+        snprintf(buf, cap, "%llu B", (unsigned long long)b);
+    else if (b < 1000000)
+        snprintf(buf, cap, "%.1f kB", (double)b / 1e3);
+    else if (b < 1000000000)
+        snprintf(buf, cap, "%.1f MB", (double)b / 1e6);
+    else
+        snprintf(buf, cap, "%.2f GB", (double)b / 1e9);
+    return buf;
+}
+
+/* --profile: one line per phase, then memory per rank (all ranks up to 64, else min/avg/max;
+ * the result file has them all). docs/user-guide.md shows an example. */
+static void print_profile(const gmr_profile *p, const char *output)
+{
+    char a[32], b[32], c[32];
+    uint64_t lo = UINT64_MAX, hi = 0;
+    double avg = 0;
+    printf("profile over %d ranks (seconds; imbalance = max/avg; records and bytes summed over ranks)\n", p->ranks);
+    printf("  %-8s %8s %8s %8s %6s %12s %12s %10s %10s\n", "phase", "min", "avg", "max", "imbal", "records in",
+           "records out", "bytes in", "bytes out");
+    for (int i = 0; i < GMR_NPHASES; i++) {
+        const gmr_phase_profile *q = &p->phase[i];
+        printf("  %-8s %8.3f %8.3f %8.3f %6.2f %12llu %12llu %10s %10s\n", q->name, q->t_min, q->t_avg, q->t_max,
+               q->imbalance, (unsigned long long)q->records_in, (unsigned long long)q->records_out,
+               human(q->bytes_in, a, sizeof a), human(q->bytes_out, b, sizeof b));
+    }
+    printf("  shuffled %s, spilled and checkpointed %s\n", human(p->shuffle_bytes, a, sizeof a),
+           human(p->spill_bytes, b, sizeof b));
+    for (int r = 0; r < p->ranks; r++) {
+        uint64_t m = p->rank_peak_rss[r];
+        lo = m < lo ? m : lo;
+        hi = m > hi ? m : hi;
+        avg += (double)m / p->ranks;
+    }
+    if (p->ranks <= 64) {
+        printf("  peak memory per rank (MiB):");
+        for (int r = 0; r < p->ranks; r++) printf(" %.1f", (double)p->rank_peak_rss[r] / 1048576.0);
+        printf("\n");
+    } else {
+        printf("  peak memory per rank: min %s avg %s max %s\n", human(lo, a, sizeof a),
+               human((uint64_t)avg, b, sizeof b), human(hi, c, sizeof c));
+    }
+    printf("  stored in %s, group /profile\n", output);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -182,6 +231,11 @@ static int run_job(int argc, char **argv)
     err = gmr_job_run(job, o.output);
     if (!err) err = gmr_job_get_summary(job, &sum);
     if (!err && rank == 0 && !o.quiet) print_summary(cmd, &sum, o.output);
+    if (!err && o.profile) {
+        gmr_profile prof;
+        err = gmr_job_get_profile(job, &prof);
+        if (!err && rank == 0) print_profile(&prof, o.output);
+    }
     if (!err && rank == 0 && o.quiet && sum.rejected)
         fprintf(stderr, "gridmr %s: %llu rejected records, see %s.rejects\n", cmd, (unsigned long long)sum.rejected,
                 o.output);

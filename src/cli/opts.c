@@ -132,5 +132,6 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
     if (aggregate && (!o->key || !o->value)) return fail(o, "%s", "aggregate needs --key and --value");
     o->job.options_text = o->text;
     o->job.progress = !o->quiet;
+    o->job.profile = o->profile;
     return 0;
 }
