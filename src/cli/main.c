@@ -68,7 +68,9 @@ static void usage(FILE *f)
             "                       records and bytes in/out, shuffle, spill, peak memory per rank;\n"
             "                       also stored in OUT.h5 (/profile). --log-view is the same\n"
             "\n"
-            "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n");
+            "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n"
+            "             GRIDMR_PROGRESS=bar|lines|off (default: a bar when stderr is a terminal,\n"
+            "             else lines; under mpirun stderr is a pipe: bar asks for the bar anyway)\n");
 }
 
 /* First line of the recorded error (the traceback follows at debug level). */

@@ -34,9 +34,13 @@ static double mono(void)
 void gmr__progress_create(int enabled, double interval, gmr__progress **pp)
 {
     gmr__progress *p = NULL;
+    const char *mode = getenv("GRIDMR_PROGRESS");
     *pp = NULL;
+    if (mode && strcmp(mode, "off") == 0) enabled = 0;
     if (!enabled || !(p = calloc(1, sizeof *p))) return;
-    p->tty = isatty(STDERR_FILENO);
+    /* under mpirun a rank's stderr is a pipe even when mpirun's is a terminal: GRIDMR_PROGRESS
+     * =bar asks for the bar anyway, =lines for plain lines on a terminal */
+    p->tty = mode && strcmp(mode, "bar") == 0 ? 1 : mode && strcmp(mode, "lines") == 0 ? 0 : isatty(STDERR_FILENO);
     p->interval = interval > 0 ? interval : GMR_DEFAULT_PROGRESS_INTERVAL;
     p->t_start = p->t_phase = p->last = mono();
     *pp = p;

@@ -4,8 +4,9 @@
  * branch). On a terminal (stderr is a tty) it redraws one line, at most 5 times a second:
  *     map [#########...........]  45.2%  14.5/32.0 MB  12.3 MB/s  ETA 0:02
  * Otherwise (a Slurm log, a pipe) it appends a plain line every `interval` seconds:
- *     gridmr: map 45.2% (14.5 of 32.0 MB, 12/32 splits) 12.3 MB/s, ETA 2 s, 3.1 s elapsed
- * A job shorter than the interval prints nothing. Phases without a measure of their own
+ *     gridmr: map 45.2% (14.5 of 32.0 MB, 12/32 splits) 12.3 MB/s, ETA 0:02, 3.1 s elapsed
+ * A job shorter than the interval prints nothing. Under mpirun a rank's stderr is a pipe even
+ * on a terminal, so the environment can choose: GRIDMR_PROGRESS=bar, lines or off. Phases without a measure of their own
  * (shuffle, reduce, write) show their name and elapsed time. Not collective: nothing here
  * talks to other ranks; HQ feeds it what the scheduler already knows. */
 #ifndef GMR_PROGRESS_H
