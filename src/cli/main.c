@@ -241,8 +241,7 @@ static int run_job(int argc, char **argv)
     if (!err && rank == 0 && o.quiet && sum.rejected)
         fprintf(stderr, "gridmr %s: %llu rejected records, see %s.rejects\n", cmd, (unsigned long long)sum.rejected,
                 o.output);
-    /* a signal reaches every rank, and each stops on its own: rank 0 alone says so */
-    if (err) report_error(cmd, err == GMR_ERR_INTERRUPTED && rank != 0);
+    if (err) report_error(cmd, 0);
 out:
     gmr_job_destroy(&job);
     gmr_aggregate_destroy(&agg);

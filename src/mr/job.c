@@ -1488,7 +1488,9 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
                 crash_point(topo, "map-run");
             }
         }
-        if (stop_any) GMR_FAIL(GMR_ERR_INTERRUPTED, "interrupted by a signal: stopped after a checkpoint");
+        /* every rank knows (stop_any is agreed); agreeing once more makes one rank report it */
+        if (stop_any)
+            GMR_CALL(gmr__agree(topo->world, GMR_ERROR(GMR_ERR_INTERRUPTED, "interrupted by a signal: stopped after a checkpoint")));
     }
     if (gmr_log_get_level() >= GMR_LOG_INFO) {
         uint64_t keys = 0;
