@@ -273,10 +273,10 @@ typedef struct gmr_profile {
     const uint64_t *rank_spill_bytes;      /* [ranks] bytes each rank spilled or checkpointed */
 } gmr_profile;
 
-/* Figures of the last successful run, identical on every rank (gathered once at the end of
- * gmr_job_run: one MPI_Allgather of ~30 numbers per rank). With gmr_options.profile set, the
- * same figures are stored in the result file (group /profile, docs/formats.md). Not
- * collective. GMR_ERR_ARG before any run. */
+/* Figures of the last run, identical on every rank (gathered once at the end of gmr_job_run:
+ * one MPI_Allgather of ~30 numbers per rank). With gmr_options.profile set, the same figures
+ * are stored in the result file (group /profile, docs/formats.md). Not collective.
+ * GMR_ERR_ARG before any run, or when the last run failed. */
 gmr_err gmr_job_get_profile(gmr_job job, gmr_profile *p);
 
 /* Async-signal-safe: asks the running job of this process to stop at its next check (after

@@ -1759,6 +1759,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     memset(&mr, 0, sizeof mr);
     memset(&sp, 0, sizeof sp);
     memset(sum, 0, sizeof *sum);
+    job->profile.ranks = 0; /* no profile until this run ends well */
     out.ncolumns = job->ops->ncolumns;
 
     GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
