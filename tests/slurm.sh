@@ -104,8 +104,9 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$T/jobcomp.txt
 EnforcePartLimits=ALL
 ReturnToService=2
+# a small MinJobAge keeps sbatch --wait polling every 2 s (it backs off up to MinJobAge / 2)
 KillWait=5
-MinJobAge=600
+MinJobAge=4
 SchedulerParameters=sched_interval=1
 NodeName=localhost CPUs=4 RealMemory=${MEM:-2000} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
@@ -145,15 +146,23 @@ sub() {
 show() { echo "--- $1"; cat "$T/$1.sub" "$T/$1.log" 2> /dev/null | tail -n 30; }
 
 # ---- generic job: srun --mpi=pmix and mpirun, 1..4 tasks --------------------------------------
+# submitted together (each through its own sbatch --wait; Slurm runs what fits on the 4 CPUs
+# at once): sbatch --wait polls every few seconds, so one after another would mostly wait
+jobs=""
 for np in 1 2 4; do
-    if sub "wc$np" 60 -n "$np" "$HERE/slurm/gridmr.sbatch" wordcount --input "$D/text.txt" --output "$T/wc$np.h5" \
-        && same_as_ref "$T/wc$np.h5" && grep -q "gridmr wordcount: $np ranks" "$T/wc$np.log"; then ok; else bad "gridmr.sbatch srun -n $np"; show "wc$np"; fi
+    (sub "wc$np" 90 -n "$np" "$HERE/slurm/gridmr.sbatch" wordcount --input "$D/text.txt" --output "$T/wc$np.h5"; echo $? > "$T/wc$np.rc") &
+    jobs="$jobs $!"
 done
-if GRIDMR_LAUNCH=mpirun sub wcm 60 -n 3 "$HERE/slurm/gridmr.sbatch" wordcount --input "$D/text.txt" --output "$T/wcm.h5" \
-    && same_as_ref "$T/wcm.h5" && grep -q "gridmr wordcount: 3 ranks" "$T/wcm.log"; then ok; else bad "gridmr.sbatch GRIDMR_LAUNCH=mpirun -n 3"; show wcm; fi
-# usage error: no command
-sub usage 30 -n 1 "$HERE/slurm/gridmr.sbatch"
-if [ $? -eq 2 ] && grep -q "usage: sbatch" "$T/usage.log"; then ok; else bad "gridmr.sbatch without a command: exit 2 and usage"; show usage; fi
+(GRIDMR_LAUNCH=mpirun sub wcm 90 -n 3 "$HERE/slurm/gridmr.sbatch" wordcount --input "$D/text.txt" --output "$T/wcm.h5"; echo $? > "$T/wcm.rc") &
+jobs="$jobs $!"
+(sub usage 90 -n 1 "$HERE/slurm/gridmr.sbatch"; echo $? > "$T/usage.rc") &
+jobs="$jobs $!"
+for pid in $jobs; do wait "$pid"; done
+for np in 1 2 4; do
+    if [ "$(cat "$T/wc$np.rc")" -eq 0 ] && same_as_ref "$T/wc$np.h5" && grep -q "gridmr wordcount: $np ranks" "$T/wc$np.log"; then ok; else bad "gridmr.sbatch srun -n $np (exit $(cat "$T/wc$np.rc"))"; show "wc$np"; fi
+done
+if [ "$(cat "$T/wcm.rc")" -eq 0 ] && same_as_ref "$T/wcm.h5" && grep -q "gridmr wordcount: 3 ranks" "$T/wcm.log"; then ok; else bad "gridmr.sbatch GRIDMR_LAUNCH=mpirun -n 3 (exit $(cat "$T/wcm.rc"))"; show wcm; fi
+if [ "$(cat "$T/usage.rc")" -eq 2 ] && grep -q "usage: sbatch" "$T/usage.log"; then ok; else bad "gridmr.sbatch without a command: exit $(cat "$T/usage.rc"), expected 2 and the usage line"; show usage; fi
 
 # ---- requeue in the middle of the map ---------------------------------------------------------
 # 32 splits of 64K, each mapped in no less than 0.15 s (GRIDMR_TEST_SLOW_SPLIT): about 2.4 s of
@@ -174,15 +183,18 @@ requeue_test() {
         i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1
     done
     if [ "$how" = requeue ]; then scontrol requeue "$id" > "$T/$name.ctl" 2>&1; else scancel --signal=USR1 --batch "$id" > "$T/$name.ctl" 2>&1; fi
-    # then wait for the job to finish for good (restarted once)
+    # then wait for the job to finish for good (restarted once); the record is read often, as
+    # MinJobAge lets slurmctld forget a finished job after a few seconds
     i=0
     while :; do
-        st=$(scontrol show job "$id" 2> /dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
-        case $st in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | "") break ;; esac
+        scontrol show job "$id" > "$T/$name.show" 2> /dev/null || break
+        st=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' "$T/$name.show")
+        cp "$T/$name.show" "$T/$name.last"
+        case $st in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;; esac
         i=$((i + 1)); [ $i -gt 600 ] && { bad "$name: job $id still $st after 60 s"; scancel "$id"; return; }
         sleep 0.1
     done
-    restarts=$(scontrol show job "$id" 2> /dev/null | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
+    restarts=$(sed -n 's/.*Restarts=\([0-9]*\).*/\1/p' "$T/$name.last" 2> /dev/null)
     reused=$(awk '/^  resumed/ { print $2 }' "$T/$name.log")
     if [ "$st" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && grep -q "exit 75" "$T/$name.log" \
         && grep -q -- "--resume" "$T/$name.log" && [ -n "$reused" ] && [ "$reused" -ge 1 ] && [ "$reused" -lt 32 ] \
