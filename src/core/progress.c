@@ -90,7 +90,8 @@ static void draw(gmr__progress *p, double t)
 static void maybe_draw(gmr__progress *p)
 {
     double t = mono();
-    if (t - p->last >= (p->tty ? TTY_PERIOD : p->interval)) draw(p, t);
+    double period = p->tty && p->interval > TTY_PERIOD ? TTY_PERIOD : p->interval;
+    if (t - p->last >= period) draw(p, t);
 }
 
 void gmr__progress_phase(gmr__progress *p, const char *phase, uint64_t total, uint64_t items_total, uint64_t done0,

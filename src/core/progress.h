@@ -1,7 +1,8 @@
 /* progress.h: the progress report of a running job, on HQ (private).
  *
  * One reporter per job, enabled on HQ only (other ranks get a disabled one, whose calls cost a
- * branch). On a terminal (stderr is a tty) it redraws one line, at most 5 times a second:
+ * branch). On a terminal (stderr is a tty) it redraws one line, at most 5 times a second (or
+ * every `interval` seconds when that is shorter):
  *     map [#########...........]  45.2%  14.5/32.0 MB  12.3 MB/s  ETA 0:02
  * Otherwise (a Slurm log, a pipe) it appends a plain line every `interval` seconds:
  *     gridmr: map 45.2% (14.5 of 32.0 MB, 12/32 splits) 12.3 MB/s, ETA 0:02, 3.1 s elapsed
