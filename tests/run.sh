@@ -25,12 +25,13 @@
 #    active set matching the objective to 1e-12) and the same on every rank count; prediction,
 #    gamma_locRMSE at operating points with the threshold test, the documented treatments
 #    (constant column, n < p) and the error paths with their file:line reports.
-# 9. Progress (plain lines, the bar on a pty, --quiet) and --profile's counts against wc(1) at
-#    1..4 ranks, in the output and in the result's /profile group.
-# 10. Slurm: tests/slurm.sh starts a private single-node cluster and submits the slurm/ scripts
+# 20. Progress (plain lines, the bar on a pty, --quiet) and --profile's counts against wc(1) at
+#    1..4 ranks, in the output and in the result's /profile group. (Numbered from 20 so that
+#    the sections other branches add keep their numbers.)
+# 21. Slurm: tests/slurm.sh starts a private single-node cluster and submits the slurm/ scripts
 #    (results equal to a 1-rank run; a job requeued in the middle of its map resumes and ends
 #    with the same result). One SKIP line when Slurm cannot be installed.
-# 11. make install into a temporary PREFIX; examples/peak.c built against it with pkg-config
+# 22. make install into a temporary PREFIX; examples/peak.c built against it with pkg-config
 #    (shared and static) and run.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
@@ -637,7 +638,7 @@ else
     bad "examples/peak was not built"
 fi
 
-# ---- 9. progress and --profile ----------------------------------------------------------------
+# ---- 20. progress and --profile ---------------------------------------------------------------
 # progress: plain lines every --progress-interval when stderr is not a terminal, percent rising
 # to at most 100 and the splits counted; a bar redrawn on a terminal (a pty from script(1));
 # none with --quiet. The map is slowed by the test hook GRIDMR_TEST_SLOW_SPLIT so it lasts.
@@ -672,7 +673,7 @@ for np in 1 2 3 4; do
 done
 if ! h5dump -g /profile "$T/pg.h5" > /dev/null 2>&1; then ok; else bad "profile: stored without --profile"; fi
 
-# ---- 10. Slurm: the slurm/ scripts on a private single-node cluster (tests/slurm.sh) ----------
+# ---- 21. Slurm: the slurm/ scripts on a private single-node cluster (tests/slurm.sh) ---------
 sh "$(dirname "$0")/slurm.sh" "$BUILD" > "$T/slurm.log" 2>&1
 slurm_st=$?
 grep -E "^(SKIP|FAIL|slurm:)" "$T/slurm.log"
@@ -682,7 +683,7 @@ if [ -n "$sp" ]; then pass=$((pass + sp)); fail=$((fail + sf)); fi
 if [ "$slurm_st" -ne 0 ] && [ "${sf:-0}" -eq 0 ]; then bad "tests/slurm.sh exited $slurm_st"; tail -n 30 "$T/slurm.log"; fi
 if [ "$slurm_st" -eq 0 ] && [ -z "$sp" ] && ! grep -q "^SKIP" "$T/slurm.log"; then bad "tests/slurm.sh reported nothing"; fi
 
-# ---- 11. make install, and an example built against it with pkg-config ------------------------
+# ---- 22. make install, and an example built against it with pkg-config -----------------------
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P="$T/prefix"
 if make -s -C "$ROOT" --no-print-directory install PREFIX="$P" BUILD="$BUILD" > "$T/log" 2>&1 \

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/slurm.sh BUILD: the slurm/ scripts on a real single-node Slurm cluster (section 9 of
+# tests/slurm.sh BUILD: the slurm/ scripts on a real single-node Slurm cluster (section 21 of
 # tests/run.sh, which runs it; it also runs alone).
 #
 # Starts a private munged, slurmctld and slurmd in a temporary state directory (ports picked
@@ -17,7 +17,8 @@
 #     early by `scancel --signal=USR1 --batch`, with the same outcome (the script forwards USR1,
 #     gridmr exits 75, the script requeues itself);
 #   - slurm/speedup.sbatch: a CSV with one row per rank count whose results match;
-#   - slurm/vsm.sbatch, only if `gridmr vsm` exists in this build (a SKIP line otherwise).
+#   - slurm/vsm.sbatch on 2 tasks: the same HDF5 file (h5dump) as a 1-rank batch, only if
+#     `gridmr vsm` and tests/data/ieee/case9.m exist in this tree (a SKIP line otherwise).
 # Without Slurm or munge installed it prints one SKIP line and fails nothing: scripts/
 # install-deps.sh installs them for `make check`, so a SKIP means they could not be installed.
 # Prints "slurm: N passed, M failed"; exit status non-zero on any failure.
@@ -214,12 +215,15 @@ if sub speedup 120 -n 3 "$HERE/slurm/speedup.sbatch" --input "$D/text.txt" --run
     && awk -F, 'NR > 1 { n[$1]++; if ($NF != "same") exit 1 } END { exit !(n[1] && n[2] && n[3]) }' "$T/speedup.csv"; then ok; else bad "speedup.sbatch: 3 rows (1..3 ranks) with the same result"; show speedup; cat "$T/speedup.csv" 2> /dev/null; fi
 
 # ---- batch voltage stability ----------------------------------------------------------------
-if "$G" vsm --help > /dev/null 2>&1; then
-    CASE=$(ls "$HERE"/data/*.m "$HERE"/data/pf/*.m "$HERE"/tests/data/*.m 2> /dev/null | head -n 1)
-    if [ -n "$CASE" ] && sub vsm 120 -n 2 "$HERE/slurm/vsm.sbatch" --case "$CASE" --points 8 --seed 1 --output "$T/vsm.h5" \
-        && [ -s "$T/vsm.h5" ]; then ok; else bad "vsm.sbatch with case '$CASE'"; show vsm; fi
+# the same batch by a plain 1-rank mpirun and by vsm.sbatch on 2 tasks: the same file (h5dump)
+CASE="$HERE/tests/data/ieee/case9.m"
+if "$G" vsm --help > /dev/null 2>&1 && [ -r "$CASE" ]; then
+    set -- --case "$CASE" --points 24 --seed 3 --no-surrogate
+    if mpirun -np 1 "$G" vsm "$@" --output "$T/vsm1.h5" > "$T/vsm1.out" 2>&1 && h5dump -m '%.17g' "$T/vsm1.h5" | tail -n +2 > "$T/vsm1.txt" \
+        && sub vsm 120 -n 2 "$HERE/slurm/vsm.sbatch" "$@" --output "$T/vsm.h5" \
+        && h5dump -m '%.17g' "$T/vsm.h5" | tail -n +2 | cmp -s - "$T/vsm1.txt"; then ok; else bad "vsm.sbatch -n 2: not the 1-rank batch"; cat "$T/vsm1.out"; show vsm; fi
 else
-    echo "SKIP: slurm: vsm.sbatch not run: this build has no 'gridmr vsm' (the pf/vsm work lands separately)"
+    echo "SKIP: slurm: vsm.sbatch not run: this build has no 'gridmr vsm' or no $CASE (the pf/vsm work lands separately)"
 fi
 
 echo "slurm: $pass passed, $fail failed"
