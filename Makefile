@@ -138,7 +138,9 @@ $(BUILD)/gridmr.pc: Makefile
 	@$(call write_pc,$(PREFIX),$@)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/share/gridmr/slurm
+	install -m 755 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/gridmr/slurm/
 	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/gridmr/*.h $(DESTDIR)$(PREFIX)/include/gridmr/
 	install -m 755 $(GRIDMR) $(DESTDIR)$(PREFIX)/bin/

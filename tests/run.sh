@@ -688,6 +688,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P="$T/prefix"
 if make -s -C "$ROOT" --no-print-directory install PREFIX="$P" BUILD="$BUILD" > "$T/log" 2>&1 \
     && [ -x "$P/bin/gridmr" ] && [ -f "$P/include/gridmr/mr.h" ] && [ -f "$P/lib/libgridmr.so" ] && [ -f "$P/lib/libgridmr.a" ] \
+    && [ -x "$P/share/gridmr/slurm/gridmr.sbatch" ] \
     && grep -q "^prefix=$P\$" "$P/lib/pkgconfig/gridmr.pc"; then ok; else bad "make install PREFIX=$P"; cat "$T/log"; fi
 "$REFAGG" customer_id kwh "$D/meter2.csv" 2>/dev/null | awk -F '\t' '{ printf "%s\t%s\t%s\n", $1, $2, $5 }' > "$T/ref.txt"
 export PKG_CONFIG_PATH="$P/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
