@@ -50,7 +50,18 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/gridmr-slurm.XXXXXX")
 chmod 755 "$T"
 PIDS=""
 stop_cluster() {
-    # slurmd first, then slurmctld, then munged: each PID we started, and only those
+    # jobs still running (a test that timed out) are cancelled through our own slurmctld first,
+    # so no slurmstepd or rank outlives the cluster; then slurmd, slurmctld and munged: each PID
+    # we started, and only those
+    if [ -n "$PIDS" ] && [ -n "${SLURM_CONF:-}" ]; then
+        ids=$(squeue -h -o %i 2> /dev/null)
+        if [ -n "$ids" ]; then
+            # shellcheck disable=SC2086
+            scancel $ids 2> /dev/null
+            i=0
+            while [ -n "$(squeue -h -o %i 2> /dev/null)" ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
+        fi
+    fi
     for pid in $PIDS; do kill -TERM "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; done
     PIDS=""
 }
@@ -76,6 +87,10 @@ until munge -S "$SOCK" -n 2> /dev/null | unmunge -S "$SOCK" > /dev/null 2>&1; do
     sleep 0.1
 done
 PORT=$((20000 + ($$ % 20000)))
+# skip ports something already listens on (when ss is there to tell)
+if command -v ss > /dev/null 2>&1; then
+    while ss -Htln 2> /dev/null | awk '{ print $4 }' | grep -Eq ":($PORT|$((PORT + 1)))\$"; do PORT=$((PORT + 2)); done
+fi
 MEM=$(slurmd -C 2> /dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 CONF="$T/slurm.conf"
 cat > "$CONF" << EOF
