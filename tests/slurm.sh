@@ -9,10 +9,11 @@
 # Then, each through `timeout ... sbatch --wait` so nothing can hang:
 #   - slurm/gridmr.sbatch (srun --mpi=pmix on 1, 2, 4 tasks, GRIDMR_LAUNCH=mpirun on 3): wordcount
 #     results identical to an ordinary 1-rank run (gridmr dump, byte for byte);
-#   - requeue: a job is requeued by `scontrol requeue` while its map is running (the map is
-#     slowed by GRIDMR_TEST_SLOW_SPLIT, a test hook); the script forwards the signal, gridmr
-#     checkpoints and exits 75, Slurm restarts the job, which runs with --resume, reuses the
-#     checkpointed splits (its log says so) and ends with the same result;
+#   - gridmr.sbatch --config: a two-step pipeline (aggregate, then wordcount), both results right;
+#   - requeue: a pipeline is requeued by `scontrol requeue` while the map of its second step
+#     runs (slowed by GRIDMR_TEST_SLOW_SPLIT, a test hook); gridmr checkpoints and exits 75,
+#     Slurm restarts the job, which skips the finished first step, runs the second with
+#     --resume, reuses the checkpointed splits (its log says so) and ends with the same results;
 #   - the time-limit path, with mpirun as the launcher: the --signal=B:USR1 warning delivered
 #     early by `scancel --signal=USR1 --batch`, with the same outcome (the script forwards USR1,
 #     gridmr exits 75, the script requeues itself);
@@ -153,6 +154,10 @@ mkdir -p "$D"
 mpirun -np 1 "$G" wordcount --quiet --input "$D/text.txt" --output "$D/ref.h5" > /dev/null 2>&1 && "$G" dump "$D/ref.h5" > "$D/ref.txt" \
     || bad "the 1-rank reference run"
 same_as_ref() { "$G" dump "$1" > "$T/got.txt" 2> /dev/null && cmp -s "$T/got.txt" "$D/ref.txt"; }
+"$G" gen --kind meter --size 200K --seed 12 --customers 40 --out "$D/meter.csv" > /dev/null 2>&1 || bad "gen meter"
+mpirun -np 1 "$G" aggregate --quiet --input "$D/meter.csv" --key customer_id --value kwh --output "$D/agg.h5" > /dev/null 2>&1 \
+    && "$G" dump "$D/agg.h5" > "$D/agg.txt" || bad "the 1-rank aggregate reference"
+same_as_agg() { "$G" dump "$1" > "$T/got.txt" 2> /dev/null && cmp -s "$T/got.txt" "$D/agg.txt"; }
 # sub NAME SECONDS sbatch-args...: submit with --wait under a timeout; $T/NAME.log is the job log
 sub() {
     name=$1 secs=$2
@@ -173,11 +178,22 @@ done
 jobs="$jobs $!"
 (sub usage 90 -n 1 "$HERE/slurm/gridmr.sbatch"; echo $? > "$T/usage.rc") &
 jobs="$jobs $!"
+# a pipeline from a config file: two steps, in order
+cat > "$T/pipe.conf" << EOF
+# a comment, then a blank line
+
+aggregate --input $D/meter.csv --key customer_id --value kwh --output $T/pipe-agg.h5
+wordcount --input $D/text.txt --output $T/pipe-wc.h5   # words
+EOF
+(sub pipe 90 -n 2 "$HERE/slurm/gridmr.sbatch" --config "$T/pipe.conf"; echo $? > "$T/pipe.rc") &
+jobs="$jobs $!"
 for pid in $jobs; do wait "$pid"; done
 for np in 1 2 4; do
     if [ "$(cat "$T/wc$np.rc")" -eq 0 ] && same_as_ref "$T/wc$np.h5" && grep -q "gridmr wordcount: $np ranks" "$T/wc$np.log"; then ok; else bad "gridmr.sbatch srun -n $np (exit $(cat "$T/wc$np.rc"))"; show "wc$np"; fi
 done
 if [ "$(cat "$T/wcm.rc")" -eq 0 ] && same_as_ref "$T/wcm.h5" && grep -q "gridmr wordcount: 3 ranks" "$T/wcm.log"; then ok; else bad "gridmr.sbatch GRIDMR_LAUNCH=mpirun -n 3 (exit $(cat "$T/wcm.rc"))"; show wcm; fi
+if [ "$(cat "$T/pipe.rc")" -eq 0 ] && same_as_agg "$T/pipe-agg.h5" && same_as_ref "$T/pipe-wc.h5" \
+    && grep -q "step 2/2" "$T/pipe.log"; then ok; else bad "gridmr.sbatch --config: a 2-step pipeline (exit $(cat "$T/pipe.rc"))"; show pipe; fi
 if [ "$(cat "$T/usage.rc")" -eq 2 ] && grep -q "usage: sbatch" "$T/usage.log"; then ok; else bad "gridmr.sbatch without a command: exit $(cat "$T/usage.rc"), expected 2 and the usage line"; show usage; fi
 
 # ---- requeue in the middle of the map ---------------------------------------------------------
@@ -186,11 +202,16 @@ if [ "$(cat "$T/usage.rc")" -eq 2 ] && grep -q "usage: sbatch" "$T/usage.log"; t
 # requeue_test NAME HOW LAUNCH: HOW=requeue (scontrol requeue) or signal (scancel --signal=USR1
 # --batch, what --signal=B:USR1@120 does before the time limit); LAUNCH=srun or mpirun
 requeue_test() {
-    name=$1 how=$2
+    name=$1 how=$2 launcher=$3 pipe=${4:-}
     rm -rf "$T/$name.h5" "$T/$name.stage" "$T/$name.log"
-    GRIDMR_LAUNCH=$3 GRIDMR="$G" GRIDMR_TEST_SLOW_SPLIT=0.15 sbatch --parsable -p debug -t 5 -n 2 -o "$T/$name.log" -J "$name" \
-        "$HERE/slurm/gridmr.sbatch" wordcount --split-size 64K --progress-interval 0.5 --checkpoint 0 \
-        --input "$D/text.txt" --output "$T/$name.h5" > "$T/$name.sub" 2>&1
+    set -- wordcount --split-size 64K --progress-interval 0.5 --checkpoint 0 --input "$D/text.txt" --output "$T/$name.h5"
+    if [ -n "$pipe" ]; then
+        # as a pipeline's second step, after a quick aggregate that the restart must skip
+        { echo "aggregate --input $D/meter.csv --key customer_id --value kwh --output $T/$name-agg.h5"; echo "$*"; } > "$T/$name.conf"
+        set -- --config "$T/$name.conf"
+    fi
+    GRIDMR_LAUNCH=$launcher GRIDMR="$G" GRIDMR_TEST_SLOW_SPLIT=0.15 sbatch --parsable -p debug -t 5 -n 2 -o "$T/$name.log" -J "$name" \
+        "$HERE/slurm/gridmr.sbatch" "$@" > "$T/$name.sub" 2>&1
     id=$(cat "$T/$name.sub")
     case $id in '' | *[!0-9]*) bad "$name: sbatch said '$id'"; return ;; esac
     # wait for the map to be under way: a progress line with some splits done
@@ -214,14 +235,15 @@ requeue_test() {
     reused=$(awk '/^  resumed/ { print $2 }' "$T/$name.log")
     if [ "$st" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && grep -q "exit 75" "$T/$name.log" \
         && grep -q -- "--resume" "$T/$name.log" && [ -n "$reused" ] && [ "$reused" -ge 1 ] && [ "$reused" -lt 32 ] \
-        && same_as_ref "$T/$name.h5"; then
+        && same_as_ref "$T/$name.h5" \
+        && { [ -z "$pipe" ] || { grep -q "step 1 done before the restart: skipped" "$T/$name.log" && same_as_agg "$T/$name-agg.h5"; }; }; then
         ok
     else
         bad "$name: requeued job $id ended $st after ${restarts:-?} restarts, resumed '${reused}' of 32 splits (want 1..31), result same as 1 rank: $(same_as_ref "$T/$name.h5" && echo yes || echo no)"
         cat "$T/$name.ctl"; tail -n 40 "$T/$name.log"
     fi
 }
-requeue_test rq requeue srun
+requeue_test rq requeue srun pipeline
 requeue_test sig signal mpirun
 
 # ---- the strong-scaling sweep -----------------------------------------------------------------
