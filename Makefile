@@ -136,16 +136,23 @@ $(BUILD)/bench/vsm_bench: $(BUILD)/obj/bench/vsm_bench.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
+# gridmr.pc for PREFIX $(1), written to $(2); `make install` writes it again with its PREFIX.
+# Libs.private: what the static library needs beyond the Requires.private packages
+# (pkg-config --static); the shared library carries its own dependencies.
+write_pc = printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson openblas sqlite3\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -llapacke -lxxhash -lklu -lamd -lcolamd -lbtf -lsuitesparseconfig -lpthread -lm\n' '$(1)' > $(2)
+
 $(BUILD)/gridmr.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gridmr\nDescription: MapReduce over MPI for headquarters + provinces clusters\nVersion: 0.1.0\nRequires.private: hdf5-openmpi jansson openblas sqlite3\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgridmr\nLibs.private: -lxxhash -lklu -lamd -lcolamd -lbtf -lsuitesparseconfig -lm\n' '$(PREFIX)' > $@
+	@$(call write_pc,$(PREFIX),$@)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/gridmr $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/share/gridmr/slurm
+	install -m 755 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/gridmr/slurm/
 	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/gridmr/*.h $(DESTDIR)$(PREFIX)/include/gridmr/
 	install -m 755 $(GRIDMR) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/gridmr.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	@$(call write_pc,$(PREFIX),$(DESTDIR)$(PREFIX)/lib/pkgconfig/gridmr.pc)
 
 clean:
 	rm -rf $(BUILD)

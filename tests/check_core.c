@@ -1,7 +1,7 @@
 /* check_core.c - specification tests for the core pieces that need no MPI run:
  * size parsing (src/cli/opts.c), error codes, messages and tracebacks (src/core/err.c), the
- * engine's hash and destination choice (src/mr/kvtable.c, src/mr/shuffle.h) and the province
- * layout (src/topo/topo.c).
+ * engine's hash and destination choice (src/mr/kvtable.c, src/mr/shuffle.h), the province
+ * layout (src/topo/topo.c) and the progress report's lines (src/core/progress.c).
  *
  * References are independent of the code under test: expected names and messages are typed
  * out here rather than taken from the X-macro table, the hash is judged by how it spreads keys
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/progress.h"
 #include "gridmr/err.h"
 #include "mr/kvtable.h"
 #include "mr/shuffle.h"
@@ -399,6 +400,69 @@ START_TEST(test_default_provinces_is_rounded_sqrt)
 }
 END_TEST
 
+/* ---- progress report ------------------------------------------------------------------- */
+
+/* Runs the reporter with stderr sent to a file; returns what it wrote (static buffer). */
+static const char *progress_output(const char *mode, int enabled)
+{
+    static char text[4096];
+    char path[] = "/tmp/gridmr-progress-XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    gmr__progress *p = NULL;
+    FILE *fp;
+    size_t n;
+    ck_assert_msg(fd >= 0 && saved >= 0, "cannot make a scratch file");
+    if (mode) setenv("GRIDMR_PROGRESS", mode, 1); else unsetenv("GRIDMR_PROGRESS");
+    fflush(stderr);
+    dup2(fd, 2);
+    gmr__progress_create(enabled, 1e-9, &p); /* every call draws */
+    gmr__progress_phase(p, "map", 1000000, 4, 300000, 1); /* 0.3 MB reused from a stage */
+    gmr__progress_update(p, 500000, 2);
+    gmr__progress_update(p, 1000000, 4);
+    gmr__progress_phase(p, "shuffle", 0, 0, 0, 0);
+    gmr__progress_destroy(&p);
+    ck_assert_msg(p == NULL, "gmr__progress_destroy did not reset the handle");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fp = fdopen(fd, "r");
+    rewind(fp);
+    n = fread(text, 1, sizeof text - 1, fp);
+    text[n] = 0;
+    fclose(fp);
+    unlink(path);
+    unsetenv("GRIDMR_PROGRESS");
+    return text;
+}
+
+START_TEST(test_progress_plain_lines)
+{
+    const char *t = progress_output("lines", 1);
+    /* reused work counts in the percent but not in the rate: no ETA before this run did work */
+    ck_assert_msg(strstr(t, "gridmr: map 30.0% (0.3 of 1.0 MB, 1/4 splits) 0.0 MB/s, ETA ?, ") == t,
+                  "first line: got \"%.120s\"", t);
+    ck_assert_msg(strstr(t, "\ngridmr: map 50.0% (0.5 of 1.0 MB, 2/4 splits) ") != NULL, "no 50%% line in \"%s\"", t);
+    ck_assert_msg(strstr(t, "\ngridmr: map 100.0% (1.0 of 1.0 MB, 4/4 splits) ") != NULL, "no 100%% line in \"%s\"", t);
+    ck_assert_msg(strstr(t, "\ngridmr: shuffle, ") != NULL, "no shuffle line in \"%s\"", t);
+    ck_assert_msg(strchr(t, '\r') == NULL, "a carriage return in plain lines");
+}
+END_TEST
+
+START_TEST(test_progress_bar_and_silence)
+{
+    const char *t = progress_output("bar", 1);
+    ck_assert_msg(strstr(t, "\rmap      [######..............]  30.0%  0.3/1.0 MB") != NULL, "no 30%% bar in \"%s\"", t);
+    ck_assert_msg(strstr(t, "\rmap      [##########..........]  50.0%  0.5/1.0 MB") != NULL, "no 50%% bar in \"%s\"", t);
+    ck_assert_msg(strstr(t, "\rshuffle ") != NULL, "no shuffle bar in \"%s\"", t);
+    ck_assert_msg(strlen(t) >= 4 && strcmp(t + strlen(t) - 4, "\r\033[K") == 0, "the bar is not cleared at the end");
+    ck_assert_msg(strchr(t, '\n') == NULL, "a newline in the bar");
+    t = progress_output("off", 1);
+    ck_assert_msg(t[0] == 0, "GRIDMR_PROGRESS=off printed \"%s\"", t);
+    t = progress_output(NULL, 0);
+    ck_assert_msg(t[0] == 0, "a disabled reporter printed \"%s\"", t);
+}
+END_TEST
+
 /* ---- runner ---------------------------------------------------------------------------- */
 
 static Suite *core_suite(void)
@@ -419,6 +483,11 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_new_error_replaces_old_message_and_remote_flag);
     tcase_add_test(tc, test_long_message_is_cut_not_overflowed);
     tcase_add_test(tc, test_context_is_prefixed_once_and_fits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("progress");
+    tcase_add_test(tc, test_progress_plain_lines);
+    tcase_add_test(tc, test_progress_bar_and_silence);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hash");

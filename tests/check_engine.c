@@ -18,6 +18,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include <check.h>
+#include <hdf5.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdarg.h>
@@ -393,6 +394,105 @@ START_TEST(test_empty_input_gives_empty_result)
     int ok = 1;
     if (rank == 0) ok = result_matches(out, &ref, msg, sizeof msg);
     all_assert(ok, "empty input: %s", msg);
+}
+END_TEST
+
+/* ---- the profile ------------------------------------------------------------------------ */
+
+/* gmr_job_get_profile: refused before a run; afterwards the counts equal what the input holds
+ * (records and bytes read, pairs and bytes emitted, keys reduced and rows written), agree with
+ * the summary, are the same on every rank, times are ordered min <= avg <= max, and with
+ * opt.profile the group /profile is in the result file with the same figures. */
+START_TEST(test_profile_counts_match_the_input)
+{
+    input in;
+    reference ref;
+    char path[256], out[256];
+    line_ctx ctx = {.fail_rank = -1};
+    gmr_options opt;
+    gmr_summary sum;
+    gmr_profile p;
+    gmr_job job = NULL;
+    gmr_err e;
+    uint64_t emitted_bytes = 0;
+    input_make(&in, 7, 1800, NULL, 0);
+    tmp_path(path, sizeof path, "prof.txt");
+    tmp_path(out, sizeof out, "prof.h5");
+    write_input(path, in.data, in.len);
+    const input *ins[1] = {&in};
+    reference_make(&ref, ins, 1, NULL, NULL);
+    for (size_t i = 0; i < in.nlines; i++) emitted_bytes += (in.llen[i] ? 1 : 0) + in.llen[i];
+
+    gmr_options_init(&opt);
+    opt.split_size = 700;
+    opt.profile = 1;
+    e = gmr_job_create(MPI_COMM_WORLD, &line_ops, &ctx, &job);
+    all_assert(e == GMR_OK, "gmr_job_create: %s", gmr_err_message());
+    e = gmr_job_get_profile(job, &p);
+    all_assert(e == GMR_ERR_ARG, "profile before any run: expected GMR_ERR_ARG, got %s", gmr_err_name(e));
+    gmr_err_clear();
+    all_assert(gmr_job_set_options(job, &opt) == GMR_OK && gmr_job_add_input(job, path) == GMR_OK, "job setup: %s",
+               gmr_err_message());
+    e = gmr_job_run(job, out);
+    all_assert(e == GMR_OK, "gmr_job_run: %s: %s", gmr_err_name(e), gmr_err_message());
+    gmr_job_get_summary(job, &sum);
+    e = gmr_job_get_profile(job, &p);
+    all_assert(e == GMR_OK, "gmr_job_get_profile after a run: %s", gmr_err_name(e));
+    all_assert(p.ranks == size, "profile ranks: expected %d, got %d", size, p.ranks);
+    all_assert(strcmp(p.phase[0].name, "plan") == 0 && strcmp(p.phase[1].name, "map") == 0 &&
+                   strcmp(p.phase[5].name, "write") == 0,
+               "phase names: got %s, %s, ..., %s", p.phase[0].name, p.phase[1].name, p.phase[5].name);
+    all_assert(p.phase[0].bytes_in == in.len && p.phase[0].records_out == sum.splits,
+               "plan: expected %zu bytes in and %llu splits out, got %llu and %llu", in.len,
+               (unsigned long long)sum.splits, (unsigned long long)p.phase[0].bytes_in,
+               (unsigned long long)p.phase[0].records_out);
+    all_assert(p.phase[1].records_in == in.nlines && p.phase[1].bytes_in == in.len &&
+                   p.phase[1].records_out == in.nlines && p.phase[1].bytes_out == emitted_bytes,
+               "map: expected %zu records, %zu bytes in, %zu pairs, %llu bytes out; got %llu, %llu, %llu, %llu",
+               in.nlines, in.len, in.nlines, (unsigned long long)emitted_bytes,
+               (unsigned long long)p.phase[1].records_in, (unsigned long long)p.phase[1].bytes_in,
+               (unsigned long long)p.phase[1].records_out, (unsigned long long)p.phase[1].bytes_out);
+    all_assert(p.phase[4].records_in == ref.keys && p.phase[4].records_out == ref.keys &&
+                   p.phase[5].records_in == ref.keys,
+               "reduce/write: expected %zu keys and rows, got %llu, %llu, %llu", ref.keys,
+               (unsigned long long)p.phase[4].records_in, (unsigned long long)p.phase[4].records_out,
+               (unsigned long long)p.phase[5].records_in);
+    all_assert(p.shuffle_bytes == sum.shuffle_bytes && p.phase[2].bytes_in == sum.shuffle_bytes,
+               "shuffle bytes: summary %llu, profile %llu and %llu", (unsigned long long)sum.shuffle_bytes,
+               (unsigned long long)p.shuffle_bytes, (unsigned long long)p.phase[2].bytes_in);
+    {
+        int ordered = 1;
+        uint64_t rss_max = 0, shuf = 0;
+        for (int i = 0; i < GMR_NPHASES; i++)
+            ordered &= p.phase[i].t_min >= 0 && p.phase[i].t_min <= p.phase[i].t_avg * (1 + 1e-12) &&
+                       p.phase[i].t_avg <= p.phase[i].t_max * (1 + 1e-12) &&
+                       (p.phase[i].t_avg == 0 || fabs(p.phase[i].imbalance - p.phase[i].t_max / p.phase[i].t_avg) < 1e-12);
+        for (int r = 0; r < size; r++) {
+            rss_max = p.rank_peak_rss[r] > rss_max ? p.rank_peak_rss[r] : rss_max;
+            shuf += p.rank_shuffle_bytes[r];
+        }
+        all_assert(ordered, "phase times not ordered min <= avg <= max, or imbalance != max/avg");
+        all_assert(rss_max == sum.peak_rss && shuf == p.shuffle_bytes,
+                   "per rank: max peak rss %llu vs summary %llu; shuffle bytes %llu vs %llu", (unsigned long long)rss_max,
+                   (unsigned long long)sum.peak_rss, (unsigned long long)shuf, (unsigned long long)p.shuffle_bytes);
+        all_assert(same_on_all_ranks((long long)p.phase[2].bytes_in) && same_on_all_ranks((long long)(p.phase[1].t_max * 1e9)),
+                   "the profile differs between ranks");
+    }
+    if (rank == 0) {
+        /* the file holds the same figures */
+        hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT), a = H5I_INVALID_HID;
+        uint64_t rin[GMR_NPHASES] = {0};
+        int ok = f >= 0 && (a = H5Aopen_by_name(f, "profile", "records_in", H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+                 H5Aread(a, H5T_NATIVE_UINT64, rin) >= 0;
+        if (a >= 0) H5Aclose(a);
+        if (f >= 0) H5Fclose(f);
+        ck_assert_msg(ok, "%s: no /profile records_in attribute", out);
+        for (int i = 0; i < GMR_NPHASES; i++)
+            ck_assert_msg(rin[i] == p.phase[i].records_in, "/profile records_in[%d]: file %llu, profile %llu", i,
+                          (unsigned long long)rin[i], (unsigned long long)p.phase[i].records_in);
+    }
+    gmr_job_destroy(&job);
+    input_free(&in);
 }
 END_TEST
 
@@ -920,6 +1020,7 @@ static Suite *engine_suite(void)
     TCase *tc = tcase_create("job");
     tcase_add_test(tc, test_list_job_matches_serial_reference);
     tcase_add_test(tc, test_empty_input_gives_empty_result);
+    tcase_add_test(tc, test_profile_counts_match_the_input);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("shuffle");

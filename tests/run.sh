@@ -35,6 +35,14 @@
 #    solutions, MATPOWER's CPF test (t_case9_pfv2, with and without reactive limits), the batch
 #    (features, margins, surrogate, database update) the same on 1..4 ranks, unvaried points equal
 #    to gridmr cpf and gridmr pf, a failed point reported, bad case files and ill-posed cases.
+# 20. Progress (plain lines, the bar on a pty, --quiet) and --profile's counts against wc(1) at
+#    1..4 ranks, in the output and in the result's /profile group. (Numbered from 20 so that
+#    the sections other branches add keep their numbers.)
+# 21. Slurm: tests/slurm.sh starts a private single-node cluster and submits the slurm/ scripts
+#    (results equal to a 1-rank run; a job requeued in the middle of its map resumes and ends
+#    with the same result). One SKIP line when Slurm cannot be installed.
+# 22. make install into a temporary PREFIX; examples/peak.c built against it with pkg-config
+#    (shared and static) and run.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -910,6 +918,70 @@ expect "cpf: no scale" 2 "--scale F" "$G" cpf --case "$I/case9.m"
 expect "vsm: no points" 2 "--points N" mpi 1 "$G" vsm --case "$I/case9.m" --seed 1 --output "$P/e.h5"
 expect "vsm: bad level" 2 "--level: 'x' is not LO,HI" mpi 1 "$G" vsm --case "$I/case9.m" --points 3 --seed 1 --level x --output "$P/e.h5"
 expect "vsm: --local out of range" 2 "--local 9" mpi 1 "$G" vsm --case "$I/case9.m" --points 3 --seed 1 --local 9 --output "$P/e.h5"
+# ---- 20. progress and --profile ---------------------------------------------------------------
+# progress: plain lines every --progress-interval when stderr is not a terminal, percent rising
+# to at most 100 and the splits counted; a bar redrawn on a terminal (a pty from script(1));
+# none with --quiet. The map is slowed by the test hook GRIDMR_TEST_SLOW_SPLIT so it lasts.
+expect "progress: plain lines" 0 "" env GRIDMR_TEST_SLOW_SPLIT=0.08 timeout 120 mpirun -np 2 "$G" wordcount --split-size 64K --progress-interval 0.15 --input "$D/zipf2.txt" --output "$T/pg.h5"
+nsp=$(awk '/splits$/ && /^gridmr wordcount/ { print $(NF - 1) }' "$T/out")
+if grep -q "^gridmr: map [0-9.]*% (.* of 1.0 MB, [0-9]*/$nsp splits) [0-9.]* MB/s, ETA " "$T/err" \
+    && grep '^gridmr: map ' "$T/err" | awk '{ p = $3 + 0; if (p < last || p > 100) exit 1; last = p; n++ } END { exit n < 2 }'; then ok; else bad "progress: no rising map lines"; cat "$T/err"; fi
+expect "progress: --quiet" 0 "" env GRIDMR_TEST_SLOW_SPLIT=0.03 timeout 120 mpirun -np 2 "$G" wordcount --quiet --split-size 64K --progress-interval 0.2 --input "$D/zipf2.txt" --output "$T/pg.h5"
+if [ ! -s "$T/err" ] && [ ! -s "$T/out" ]; then ok; else bad "progress: --quiet printed something"; cat "$T/err"; fi
+if GRIDMR_TEST_SLOW_SPLIT=0.03 timeout 120 script -qec "'$G' wordcount --split-size 64K --input '$D/zipf2.txt' --output '$T/pg.h5'" /dev/null > "$T/tty.out" 2>&1 \
+    && grep -q "map      \[#*\.*\] *[0-9.]*%" "$T/tty.out" && [ "$(tr -cd '\r' < "$T/tty.out" | wc -c)" -gt 3 ]; then ok; else bad "progress: no bar on a terminal"; head -c 600 "$T/tty.out"; fi
+expect "progress: bad interval" 2 "not a positive number of seconds" mpi 1 "$G" wordcount --progress-interval 0 --input "$D/zipf2.txt" --output "$T/pg.h5"
+# --profile: the counts against wc(1) on the input, the same on 1..4 ranks, and in the file
+recs=$(wc -l < "$D/zipf2.txt") bytes=$(wc -c < "$D/zipf2.txt") words=$(wc -w < "$D/zipf2.txt")
+"$HASHCOUNT" "$D/zipf2.txt" 2>/dev/null | wc -l > "$T/nkeys" || true
+nkeys=$(cat "$T/nkeys")
+for np in 1 2 3 4; do
+    expect "profile np=$np" 0 "" mpi "$np" "$G" wordcount --profile --split-size 128K --input "$D/zipf2.txt" --output "$T/pf.h5"
+    # phase min avg max imbal records_in records_out bytes_in(2 words) bytes_out(2 words)
+    if awk -v r="$recs" -v w="$words" -v k="$nkeys" -v np="$np" '
+        $1 == "profile" && $3 == np { seen = 1 }
+        $1 == "map" && NF == 11 { m = ($6 == r && $7 == w) }
+        $1 == "reduce" && NF == 11 { rd = ($6 == k && $7 == k) }
+        $1 == "write" && NF == 11 { wr = ($6 == k) }
+        $1 == "plan" && NF == 11 { for (i = 2; i <= 4; i++) if ($i < 0) bad = 1; if (!($2 <= $3 && $3 <= $4)) bad = 1 }
+        /^  peak memory per rank/ { nm = NF - 5 }
+        END { exit !(seen && m && rd && wr && !bad && nm == np) }' "$T/out" \
+        && h5dump -a /profile/records_in "$T/pf.h5" | grep -q "(0): 0, $recs, 0, 0, $nkeys, $nkeys" \
+        && h5dump -a /profile/bytes_in "$T/pf.h5" | grep -q "(0): $bytes, $bytes," \
+        && h5dump -d /profile/rank_peak_rss "$T/pf.h5" | grep -q "SIMPLE { ( $np )" \
+        && h5dump -d /profile/rank_time "$T/pf.h5" | grep -q "SIMPLE { ( $np, 6 )"; then ok; else bad "profile np=$np: counts differ from wc (lines $recs, words $words, bytes $bytes, keys $nkeys) or the file's /profile"; cat "$T/out"; h5dump -g /profile -A "$T/pf.h5" 2>&1 | head -40; fi
+done
+if ! h5dump -g /profile "$T/pg.h5" > /dev/null 2>&1; then ok; else bad "profile: stored without --profile"; fi
+
+# ---- 21. Slurm: the slurm/ scripts on a private single-node cluster (tests/slurm.sh) ---------
+sh "$(dirname "$0")/slurm.sh" "$BUILD" > "$T/slurm.log" 2>&1
+slurm_st=$?
+grep -E "^(SKIP|FAIL|slurm:)" "$T/slurm.log"
+sp=$(sed -n 's/^slurm: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T/slurm.log")
+sf=$(sed -n 's/^slurm: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$T/slurm.log")
+if [ -n "$sp" ]; then pass=$((pass + sp)); fail=$((fail + sf)); fi
+if [ "$slurm_st" -ne 0 ] && [ "${sf:-0}" -eq 0 ]; then bad "tests/slurm.sh exited $slurm_st"; tail -n 30 "$T/slurm.log"; fi
+if [ "$slurm_st" -eq 0 ] && [ -z "$sp" ] && ! grep -q "^SKIP" "$T/slurm.log"; then bad "tests/slurm.sh reported nothing"; fi
+
+# ---- 22. make install, and an example built against it with pkg-config -----------------------
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+P="$T/prefix"
+if make -s -C "$ROOT" --no-print-directory install PREFIX="$P" BUILD="$BUILD" > "$T/log" 2>&1 \
+    && [ -x "$P/bin/gridmr" ] && [ -f "$P/include/gridmr/mr.h" ] && [ -f "$P/lib/libgridmr.so" ] && [ -f "$P/lib/libgridmr.a" ] \
+    && [ -x "$P/share/gridmr/slurm/gridmr.sbatch" ] \
+    && grep -q "^prefix=$P\$" "$P/lib/pkgconfig/gridmr.pc"; then ok; else bad "make install PREFIX=$P"; cat "$T/log"; fi
+"$REFAGG" customer_id kwh "$D/meter2.csv" 2>/dev/null | awk -F '\t' '{ printf "%s\t%s\t%s\n", $1, $2, $5 }' > "$T/ref.txt"
+export PKG_CONFIG_PATH="$P/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# shared: found at run time through LD_LIBRARY_PATH
+if mpicc -o "$T/peak_shared" "$ROOT/examples/peak.c" $(pkg-config --cflags --libs gridmr) > "$T/log" 2>&1 \
+    && LD_LIBRARY_PATH="$P/lib" mpi 2 "$T/peak_shared" "$T/pk.h5" "$D/meter2.csv" >> "$T/log" 2>&1 \
+    && LD_LIBRARY_PATH="$P/lib" ldd "$T/peak_shared" | grep -q "$P/lib/libgridmr.so" \
+    && "$G" dump "$T/pk.h5" > "$T/got.txt" && cmp -s "$T/got.txt" "$T/ref.txt"; then ok; else bad "installed library: example (shared) built with pkg-config"; cat "$T/log"; fi
+# static: the archive and pkg-config --static's private libraries
+if mpicc -o "$T/peak_static" "$ROOT/examples/peak.c" $(pkg-config --cflags gridmr) "$P/lib/libgridmr.a" \
+        $(pkg-config --static --libs gridmr | sed 's/-lgridmr//') > "$T/log" 2>&1 \
+    && ! ldd "$T/peak_static" | grep -q libgridmr && mpi 3 "$T/peak_static" "$T/pk.h5" "$D/meter2.csv" >> "$T/log" 2>&1 \
+    && "$G" dump "$T/pk.h5" > "$T/got.txt" && cmp -s "$T/got.txt" "$T/ref.txt"; then ok; else bad "installed library: example (static) built with pkg-config --static"; cat "$T/log"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -162,6 +162,8 @@ gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void
 #define GMR_DEFAULT_MAX_KEY 4096u              /* --max-key, longest key in bytes */
 #define GMR_DEFAULT_MAX_RECORD (64u << 20)     /* --max-record, longest record in bytes */
 #define GMR_DEFAULT_CHECKPOINT 120.0           /* --checkpoint, seconds between map checkpoints */
+#define GMR_DEFAULT_PROGRESS_INTERVAL 10.0     /* --progress-interval, seconds between progress
+                                                  lines when stderr is not a terminal */
 
 typedef struct gmr_options {
     int provinces;          /* 0: default, round(sqrt(ranks)) clamped to [1, ranks] */
@@ -188,6 +190,14 @@ typedef struct gmr_options {
                                --resume with another N reuses the staged map output */
     double checkpoint;      /* --checkpoint: seconds of map between checkpoints to the stage
                                (0: GMR_DEFAULT_CHECKPOINT; < 0: only at the end of the map) */
+    /* Appended after 0.1.0 (zero keeps the old behaviour): */
+    int progress;           /* 1: HQ reports progress on stderr (the `gridmr` command sets it
+                               unless --quiet): a redrawn bar on a terminal, else a plain line
+                               every progress_interval seconds. 0: silent */
+    double progress_interval; /* --progress-interval: seconds between plain lines
+                               (0: GMR_DEFAULT_PROGRESS_INTERVAL) */
+    int profile;            /* --profile: also store the run's profile (gmr_job_get_profile) in
+                               the result file, group /profile */
 } gmr_options;
 
 /* Fill with defaults (all zero means default). Not collective. */
@@ -226,6 +236,48 @@ typedef struct gmr_summary {
     char stage_note[512];   /* why a stage was not reused, "" otherwise */
 } gmr_summary;
 gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s);
+
+/* ---- the profile of the last run (--profile) ---------------------------------------------- */
+
+/* Phases in the order of gmr_profile.phase: plan (HQ: inputs checked, splits cut), map (map
+ * and combine; reading included), shuffle (both levels), stage (writing checkpoints and
+ * spills), reduce, write (the collective result write). */
+#define GMR_NPHASES 6
+
+typedef struct gmr_phase_profile {
+    const char *name;            /* "plan", "map", "shuffle", "stage", "reduce", "write" */
+    double t_min, t_avg, t_max;  /* seconds, across ranks */
+    double imbalance;            /* t_max / t_avg (1: balanced; 0 when t_avg is 0) */
+    /* sums over ranks; what each counts is in docs/formats.md ("Profile"):
+     *   plan: bytes_in = input bytes, records_out = splits
+     *   map: records_in = records read, bytes_in = input bytes read (this run: splits reused
+     *        from a stage are not read), records_out = pairs emitted, bytes_out = their key and
+     *        value bytes
+     *   shuffle: bytes_in = bytes sent, records_out = keys owned after it, bytes_out = their
+     *        table bytes (0 for what went to spilled runs)
+     *   stage: bytes_out = record bytes of checkpoints and spills
+     *   reduce: records_in = keys reduced, records_out = rows, bytes_out = their key and slot bytes
+     *   write: records_in = rows written (after --top), bytes_out = bytes of keys, offsets and
+     *        columns */
+    uint64_t records_in, records_out, bytes_in, bytes_out;
+} gmr_phase_profile;
+
+typedef struct gmr_profile {
+    int ranks;
+    gmr_phase_profile phase[GMR_NPHASES];
+    uint64_t shuffle_bytes, spill_bytes;   /* sums over ranks */
+    /* per rank, owned by the job (valid until its next run or destroy): */
+    const double *rank_time;               /* [ranks x GMR_NPHASES]: rank r's phase p at r*6+p */
+    const uint64_t *rank_peak_rss;         /* [ranks] peak resident memory, bytes (getrusage) */
+    const uint64_t *rank_shuffle_bytes;    /* [ranks] bytes each rank sent in the shuffle */
+    const uint64_t *rank_spill_bytes;      /* [ranks] bytes each rank spilled or checkpointed */
+} gmr_profile;
+
+/* Figures of the last run, identical on every rank (gathered once at the end of gmr_job_run:
+ * one MPI_Allgather of ~30 numbers per rank). With gmr_options.profile set, the same figures
+ * are stored in the result file (group /profile, docs/formats.md). Not collective.
+ * GMR_ERR_ARG before any run, or when the last run failed. */
+gmr_err gmr_job_get_profile(gmr_job job, gmr_profile *p);
 
 /* Async-signal-safe: asks the running job of this process to stop at its next check (after
  * each 1 MiB read window of the map, and between phases). Call it from a SIGTERM handler (the

@@ -66,12 +66,22 @@ static void usage(FILE *f)
             "                       0: only at the end of the map)\n"
             "  --mem-budget SIZE    memory per rank for the job's tables; beyond it the map checkpoints\n"
             "                       and the shuffle spills sorted runs to the stage (default: no limit)\n"
+            "  --quiet              print nothing but errors (no progress either)\n"
+            "  --progress-interval SEC  seconds between progress lines when stderr is not a terminal\n"
+            "                       (default 10; on a terminal a bar is redrawn instead)\n"
+            "  --profile            per phase at the end: time min/avg/max over ranks, imbalance,\n"
+            "                       records and bytes in/out, shuffle, spill, peak memory per rank;\n"
+            "                       also stored in OUT.h5 (/profile). --log-view is the same\n"
             "\n"
             "exit status: 0 ok, 1 error, 2 usage, 65 bad record under --strict,\n"
-            "             75 stopped by SIGTERM/SIGINT (rerun with --resume)\n"
-            "  --quiet              print nothing but errors\n"
+            "             75 stopped by SIGTERM/SIGINT/SIGUSR1 (rerun with --resume)\n"
             "\n"
-            "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n");
+            "Slurm: slurm/gridmr.sbatch (requeued on the time limit, resumed), slurm/speedup.sbatch,\n"
+            "       slurm/vsm.sbatch; see docs/user-guide.md\n"
+            "\n"
+            "environment: GRIDMR_LOG=error|warn|info|debug (debug prints error tracebacks)\n"
+            "             GRIDMR_PROGRESS=bar|lines|off (default: a bar when stderr is a terminal,\n"
+            "             else lines; under mpirun stderr is a pipe: bar asks for the bar anyway)\n");
 }
 
 /* First line of the recorded error (the traceback follows at debug level). */
@@ -121,6 +131,55 @@ static void print_summary(const char *cmd, const gmr_summary *s, const char *out
     if (s->rejected) printf("  rejects    %s.rejects\n", output);
 }
 
+/* "12.3 MB" style, powers of 1000 as in the summary. */
+static const char *human(uint64_t b, char *buf, size_t cap)
+{
+    if (b < 1000)
+        snprintf(buf, cap, "%llu B", (unsigned long long)b);
+    else if (b < 1000000)
+        snprintf(buf, cap, "%.1f kB", (double)b / 1e3);
+    else if (b < 1000000000)
+        snprintf(buf, cap, "%.1f MB", (double)b / 1e6);
+    else
+        snprintf(buf, cap, "%.2f GB", (double)b / 1e9);
+    return buf;
+}
+
+/* --profile: one line per phase, then memory per rank (all ranks up to 64, else min/avg/max;
+ * the result file has them all). docs/user-guide.md shows an example. */
+static void print_profile(const gmr_profile *p, const char *output)
+{
+    char a[32], b[32], c[32];
+    uint64_t lo = UINT64_MAX, hi = 0;
+    double avg = 0;
+    printf("profile over %d ranks (seconds; imbalance = max/avg; records and bytes summed over ranks)\n", p->ranks);
+    printf("  %-8s %8s %8s %8s %6s %12s %12s %10s %10s\n", "phase", "min", "avg", "max", "imbal", "records in",
+           "records out", "bytes in", "bytes out");
+    for (int i = 0; i < GMR_NPHASES; i++) {
+        const gmr_phase_profile *q = &p->phase[i];
+        printf("  %-8s %8.3f %8.3f %8.3f %6.2f %12llu %12llu %10s %10s\n", q->name, q->t_min, q->t_avg, q->t_max,
+               q->imbalance, (unsigned long long)q->records_in, (unsigned long long)q->records_out,
+               human(q->bytes_in, a, sizeof a), human(q->bytes_out, b, sizeof b));
+    }
+    printf("  shuffled %s, spilled and checkpointed %s\n", human(p->shuffle_bytes, a, sizeof a),
+           human(p->spill_bytes, b, sizeof b));
+    for (int r = 0; r < p->ranks; r++) {
+        uint64_t m = p->rank_peak_rss[r];
+        lo = m < lo ? m : lo;
+        hi = m > hi ? m : hi;
+        avg += (double)m / p->ranks;
+    }
+    if (p->ranks <= 64) {
+        printf("  peak memory per rank (MiB):");
+        for (int r = 0; r < p->ranks; r++) printf(" %.1f", (double)p->rank_peak_rss[r] / 1048576.0);
+        printf("\n");
+    } else {
+        printf("  peak memory per rank: min %s avg %s max %s\n", human(lo, a, sizeof a),
+               human((uint64_t)avg, b, sizeof b), human(hi, c, sizeof c));
+    }
+    printf("  stored in %s, group /profile\n", output);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -151,6 +210,9 @@ static int run_job(int argc, char **argv)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        /* SIGUSR1: what the slurm/ scripts forward on Slurm's --signal warning (Open MPI's mpirun
+         * passes USR1 on to the ranks, where it does not pass TERM) */
+        sigaction(SIGUSR1, &sa, NULL);
     }
     status = gmr__cli_parse(argc, argv, &o);
     if (status) {
@@ -182,6 +244,11 @@ static int run_job(int argc, char **argv)
     err = gmr_job_run(job, o.output);
     if (!err) err = gmr_job_get_summary(job, &sum);
     if (!err && rank == 0 && !o.quiet) print_summary(cmd, &sum, o.output);
+    if (!err && o.profile) {
+        gmr_profile prof;
+        err = gmr_job_get_profile(job, &prof);
+        if (!err && rank == 0) print_profile(&prof, o.output);
+    }
     if (!err && rank == 0 && o.quiet && sum.rejected)
         fprintf(stderr, "gridmr %s: %llu rejected records, see %s.rejects\n", cmd, (unsigned long long)sum.rejected,
                 o.output);

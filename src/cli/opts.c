@@ -59,7 +59,9 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         int unrecorded = strcmp(a, "--input") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--stage") == 0 ||
                          strcmp(a, "--resume") == 0 || strcmp(a, "--quiet") == 0 || strcmp(a, "--mem-budget") == 0 ||
                          strcmp(a, "--checkpoint") == 0 || strcmp(a, "--shuffle-buffer") == 0 ||
-                         strcmp(a, "--top") == 0 || strcmp(a, "--threads") == 0;
+                         strcmp(a, "--top") == 0 || strcmp(a, "--threads") == 0 ||
+                         strcmp(a, "--progress-interval") == 0 || strcmp(a, "--profile") == 0 ||
+                         strcmp(a, "--log-view") == 0;
         if (strncmp(a, "--", 2) == 0 && !unrecorded)
             snprintf(o->text + tl, sizeof o->text - tl, "%s%s%s%s", tl ? " " : "", a,
                      (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) ? " " : "",
@@ -70,6 +72,7 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
         }
         if (strcmp(a, "--strict") == 0) { o->job.strict = 1; continue; }
         if (strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
+        if (strcmp(a, "--profile") == 0 || strcmp(a, "--log-view") == 0) { o->profile = 1; continue; }
         if (strcmp(a, "--resume") == 0) { o->job.resume = 1; continue; }
         if (events && strcmp(a, "--no-checks") == 0) { o->checks = 0; continue; }
         if (i + 1 >= argc) return fail(o, "%s needs a value", a);
@@ -90,6 +93,14 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
             if (*end || end == argv[i] || !(c >= 0) || c > 1e9)
                 return fail(o, "--checkpoint: '%s' is not a number of seconds (0: only at the end of the map)", argv[i]);
             o->job.checkpoint = c > 0 ? c : -1;
+            continue;
+        }
+        if (strcmp(a, "--progress-interval") == 0) {
+            char *end;
+            double c = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(c > 0) || c > 1e6)
+                return fail(o, "--progress-interval: '%s' is not a positive number of seconds", argv[i]);
+            o->job.progress_interval = c;
             continue;
         }
         if (strcmp(a, "--threads") == 0) {
@@ -120,5 +131,7 @@ int gmr__cli_parse(int argc, char **argv, gmr__cli_opts *o)
     if (!o->output) return fail(o, "%s", "--output OUT.h5 is required");
     if (aggregate && (!o->key || !o->value)) return fail(o, "%s", "aggregate needs --key and --value");
     o->job.options_text = o->text;
+    o->job.progress = !o->quiet;
+    o->job.profile = o->profile;
     return 0;
 }

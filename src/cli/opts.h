@@ -12,6 +12,7 @@ typedef struct gmr__cli_opts {
     int ninputs;
     const char *output, *key, *value;
     int quiet;
+    int profile;       /* --profile: per-phase figures at the end (and in the result) */
     int checks;        /* events: 0 with --no-checks */
     char text[1024];   /* the options as given, stored in the result */
     char error[256];

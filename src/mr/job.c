@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../core/progress.h"
 #include "../io/io.h"
 #include "../sched/sched.h"
 #include "../topo/topo.h"
@@ -50,7 +51,16 @@ struct gmr_job_s {
     char **inputs;
     int ninputs;
     gmr_summary summary;
+    gmr_profile profile;
+    double *prof_t;        /* [ranks x GMR_NPHASES] */
+    uint64_t *prof_u;      /* [ranks x PROF_U] as gathered */
+    uint64_t *prof_rank;   /* [3 x ranks]: peak rss, shuffle bytes, spill bytes */
 };
+
+/* What each rank contributes to the profile: per phase records in/out, bytes in/out, then its
+ * peak memory, shuffle bytes sent and bytes spilled or checkpointed. */
+#define PROF_U (4 * GMR_NPHASES + 3)
+static const char *const phase_names[GMR_NPHASES] = {"plan", "map", "shuffle", "stage", "reduce", "write"};
 
 typedef struct header {
     int loaded;
@@ -105,6 +115,8 @@ struct map_state {
     uint64_t *split_records;   /* per split: records (lines) it holds; filled by its mapper */
     gmr__buf rejects;          /* [u64 split][u64 rec][u32 len][reason] ... */
     uint64_t records, rejected, bytes;
+    uint64_t emitted, emit_bytes;  /* pairs passed to gmr_emit and their key + value bytes */
+    uint64_t reused_records;       /* records of runs taken over from the stage */
     /* the current wave (between two checkpoints) */
     gmr__buf wave_splits;      /* [u64 split][u64 records] of each split this rank mapped */
     uint64_t wave_records, wave_rejected;
@@ -158,6 +170,9 @@ void gmr_job_destroy(gmr_job *jobp)
     job = *jobp;
     for (int i = 0; i < job->ninputs; i++) free(job->inputs[i]);
     free(job->inputs);
+    free(job->prof_t);
+    free(job->prof_u);
+    free(job->prof_rank);
     if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
     free(job);
     *jobp = NULL;
@@ -199,6 +214,69 @@ gmr_err gmr_job_get_summary(gmr_job job, gmr_summary *s)
 {
     *s = job->summary;
     return GMR_OK;
+}
+
+gmr_err gmr_job_get_profile(gmr_job job, gmr_profile *p)
+{
+    gmr_err err = GMR_OK;
+    GMR_CHECK(job && job->profile.ranks > 0, GMR_ERR_ARG, "no profile: the job has not run to the end");
+    *p = job->profile;
+out:
+    return err;
+}
+
+/* Collective on comm: gathers every rank's phase times t[GMR_NPHASES] and counters u[PROF_U]
+ * and fills job->profile (identical on every rank). */
+static gmr_err profile_gather(gmr_job job, MPI_Comm comm, int size, const double *t, const uint64_t *u)
+{
+    gmr_err err = GMR_OK;
+    gmr_profile *p = &job->profile;
+    free(job->prof_t);
+    free(job->prof_u);
+    free(job->prof_rank);
+    memset(p, 0, sizeof *p);
+    job->prof_t = malloc((size_t)size * GMR_NPHASES * sizeof *job->prof_t);
+    job->prof_u = malloc((size_t)size * PROF_U * sizeof *job->prof_u);
+    job->prof_rank = malloc((size_t)size * 3 * sizeof *job->prof_rank);
+    GMR_CALL(gmr__agree(comm, job->prof_t && job->prof_u && job->prof_rank
+                                  ? GMR_OK
+                                  : GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate the profile of %d ranks", size)));
+    GMR_CALL_MPI(MPI_Allgather(t, GMR_NPHASES, MPI_DOUBLE, job->prof_t, GMR_NPHASES, MPI_DOUBLE, comm));
+    GMR_CALL_MPI(MPI_Allgather(u, PROF_U, MPI_UINT64_T, job->prof_u, PROF_U, MPI_UINT64_T, comm));
+    p->ranks = size;
+    for (int ph = 0; ph < GMR_NPHASES; ph++) {
+        gmr_phase_profile *q = &p->phase[ph];
+        double sum = 0;
+        q->name = phase_names[ph];
+        /* in rank order: the same sums on every rank */
+        for (int r = 0; r < size; r++) {
+            double x = job->prof_t[(size_t)r * GMR_NPHASES + ph];
+            const uint64_t *c = job->prof_u + (size_t)r * PROF_U + 4 * ph;
+            if (r == 0 || x < q->t_min) q->t_min = x;
+            if (r == 0 || x > q->t_max) q->t_max = x;
+            sum += x;
+            q->records_in += c[0];
+            q->records_out += c[1];
+            q->bytes_in += c[2];
+            q->bytes_out += c[3];
+        }
+        q->t_avg = sum / size;
+        q->imbalance = q->t_avg > 0 ? q->t_max / q->t_avg : 0;
+    }
+    for (int r = 0; r < size; r++) {
+        const uint64_t *c = job->prof_u + (size_t)r * PROF_U + 4 * GMR_NPHASES;
+        job->prof_rank[r] = c[0];
+        job->prof_rank[size + r] = c[1];
+        job->prof_rank[2 * (size_t)size + r] = c[2];
+        p->shuffle_bytes += c[1];
+        p->spill_bytes += c[2];
+    }
+    p->rank_time = job->prof_t;
+    p->rank_peak_rss = job->prof_rank;
+    p->rank_shuffle_bytes = job->prof_rank + size;
+    p->rank_spill_bytes = job->prof_rank + 2 * (size_t)size;
+out:
+    return err;
 }
 
 /* ---- map --------------------------------------------------------------------------------- */
@@ -278,6 +356,8 @@ gmr_err gmr_emit(gmr_emitter *em, const void *key, size_t klen, const void *val,
         return gmr_reject(em, "key of %zu bytes is longer than --max-key %llu", klen,
                           (unsigned long long)ms->job->opt.max_key);
     GMR_CHECK(vlen <= UINT32_MAX, GMR_ERR_ARG, "value of %zu bytes is too large", vlen);
+    ms->emitted++;
+    ms->emit_bytes += klen + vlen;
     h = gmr__hash(key, klen);
     part = gmr__dest(h, GMR_LEVEL_PROVINCE, ms->nparts);
     t = ms->parts[part];
@@ -386,6 +466,22 @@ static int map_should_stop(void *vms)
 
 static void crash_point(const gmr__topo *topo, const char *point);
 
+/* Test hook (tests/slurm.sh): GRIDMR_TEST_SLOW_SPLIT=SEC makes every split take at least SEC
+ * seconds more, so that a small job's map lasts long enough to be requeued in the middle.
+ * HQ keeps answering requests meanwhile. */
+static void slow_split(map_state *ms)
+{
+    const char *v = getenv("GRIDMR_TEST_SLOW_SPLIT");
+    double sec = v ? strtod(v, NULL) : 0, end;
+    if (!(sec > 0) || sec > 60) return;
+    end = now() + sec;
+    while (now() < end && !interrupt_requested) {
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+        if (ms->sched) gmr__sched_poll(ms->sched);
+    }
+}
+
 static gmr_err map_split(void *vms, uint64_t split)
 {
     gmr_err err = GMR_OK;
@@ -411,6 +507,7 @@ static gmr_err map_split(void *vms, uint64_t split)
                              &ms->buf, map_line, ms, poll_hq, ms, &nrec));
     ms->split_records[split] = nrec;
     ms->bytes += s->len;
+    slow_split(ms);
     {
         uint64_t entry[2] = {split, nrec};
         GMR_CALL(gmr__buf_reserve(&ms->wave_splits, ms->wave_splits.len + sizeof entry));
@@ -685,12 +782,14 @@ void gmr__output_free(struct gmr_output *o)
 typedef struct reduce_ctx {
     gmr_job job;
     gmr_output *out;
+    uint64_t keys;     /* keys reduced (the merge path counts them here) */
 } reduce_ctx;
 
 static gmr_err reduce_key(void *vrc, const void *key, uint32_t klen, const value_ref *v, uint64_t n)
 {
     reduce_ctx *rc = vrc;
     gmr_values vals = {v, n, 0};
+    rc->keys++;
     if (n > 1) qsort((void *)(uintptr_t)v, n, sizeof *v, value_cmp);
     return rc->job->ops->reduce(rc->job->ctx, key, klen, &vals, rc->out);
 }
@@ -698,7 +797,7 @@ static gmr_err reduce_key(void *vrc, const void *key, uint32_t klen, const value
 static gmr_err reduce_all(gmr_job job, const gmr__kvt *t, gmr_output *out)
 {
     gmr_err err = GMR_OK;
-    reduce_ctx rc = {job, out};
+    reduce_ctx rc = {job, out, 0};
     value_ref *v = NULL;
     uint64_t vcap = 0;
     for (uint64_t i = 0; i < t->n; i++) {
@@ -863,6 +962,8 @@ typedef struct map_result {
     uint64_t splits_reused, bytes_reused, checkpoints;
     int all_reused;
     double t_stage;            /* writing checkpoints */
+    uint64_t stage_bytes;      /* this rank's record bytes in them */
+    uint64_t io[4];            /* this rank, this run: records and bytes mapped, pairs and bytes emitted */
 } map_result;
 
 static void map_result_free(map_result *mr)
@@ -951,6 +1052,7 @@ static gmr_err ledger_apply(map_state *ms, const char *lg, uint8_t *done)
         ms->split_records[e[0]] = e[1];
     }
     ms->records += hdr[1];
+    ms->reused_records += hdr[1];
     ms->rejected += hdr[2];
     GMR_CALL(gmr__buf_reserve(&ms->rejects, ms->rejects.len + hdr[3] + 1));
     if (hdr[3]) memcpy(ms->rejects.data + ms->rejects.len, lg + sizeof hdr + 16 * hdr[0], hdr[3]);
@@ -1020,14 +1122,14 @@ out:
 }
 
 /* Collective: this wave's tables and ledger as the next map run, put on disk (stage synced). */
-static gmr_err write_run(map_state *ms, gmr__stage *st, int *next_run, char *name, size_t cap)
+static gmr_err write_run(map_state *ms, gmr__stage *st, int *next_run, char *name, size_t cap, uint64_t *written)
 {
     gmr_err err = GMR_OK;
     gmr__buf lg = {0};
     uint64_t meta[GMR_STAGE_META] = {0};
     snprintf(name, cap, "%s/run_%06d", MAP_GROUP, (*next_run)++);
     GMR_CALL(gmr__agree(ms->topo->world, ledger_build(ms, &lg)));
-    GMR_CALL(gmr__spill_write(st, name, ms->parts, ms->nparts, 0, lg.data, lg.len, meta, NULL));
+    GMR_CALL(gmr__spill_write(st, name, ms->parts, ms->nparts, 0, lg.data, lg.len, meta, written));
     GMR_CALL(gmr__stage_sync(st));
     ms->wave_splits.len = 0;
     ms->wave_records = ms->wave_rejected = 0;
@@ -1246,6 +1348,9 @@ static gmr_err pool_drain(struct lane_pool *p)
         m->records += l->records;
         m->rejected += l->rejected;
         m->bytes += l->bytes;
+        m->emitted += l->emitted;
+        m->emit_bytes += l->emit_bytes;
+        l->emitted = l->emit_bytes = 0;
         m->wave_records += l->wave_records;
         m->wave_rejected += l->wave_rejected;
         l->wave_splits.len = l->rejects.len = 0;
@@ -1257,14 +1362,27 @@ out:
     return err;
 }
 
+/* The map's progress: what earlier waves (and the stage) did, plus what this wave reports. */
+typedef struct map_progress {
+    gmr__progress *prog;
+    uint64_t base_bytes, base_splits;
+} map_progress;
+
+static void map_progress_cb(void *vp, uint64_t bytes, uint64_t splits)
+{
+    map_progress *mp = vp;
+    gmr__progress_update(mp->prog, mp->base_bytes + bytes, mp->base_splits + splits);
+}
+
 /* Collective on topo->world: maps every split not already in the stage into parts (psize
  * tables, one per province rank), in waves. After each wave but the last the tables are
  * checkpointed as a map run and emptied; the last wave's tables stay in memory for the
  * shuffle (and are checkpointed too, for a crash in the shuffle). Interrupted: checkpoints and
  * returns GMR_ERR_INTERRUPTED on every rank. Then writes the rejected records. */
 static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__stage *st, const char *output_path,
-                         gmr__kvt **parts, map_result *mr)
+                         gmr__kvt **parts, gmr__progress *prog, map_result *mr)
 {
+    map_progress mp = {prog, 0, 0};
     gmr_err err = GMR_OK, local = GMR_OK;
     map_state ms;
     lane_pool pool;
@@ -1307,6 +1425,9 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
         }
     }
     mr->all_reused = ntodo == 0 && plan->nsplits > 0;
+    mp.base_bytes = mr->bytes_reused;
+    mp.base_splits = mr->splits_reused;
+    gmr__progress_phase(prog, "map", plan->total_bytes, plan->nsplits, mp.base_bytes, mp.base_splits);
 
     memset(&wave, 0, sizeof wave);
     wave.fn = threads > 1 ? pool_dispatch : map_split;
@@ -1314,6 +1435,9 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
     wave.ctx = threads > 1 ? (void *)&pool : (void *)&ms;
     wave.wave_seconds = job->opt.checkpoint == 0 ? GMR_DEFAULT_CHECKPOINT : job->opt.checkpoint;
     wave.wave_splits = hook ? strtoull(hook, NULL, 10) : 0;
+    wave.splits = plan->splits;
+    wave.progress = prog ? map_progress_cb : NULL;
+    wave.progress_ctx = &mp;
     crash_point(topo, "map");
     while (ntodo) {
         uint64_t mapped = 0, mapped_all = 0;
@@ -1338,15 +1462,23 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
         GMR_CALL_MPI(MPI_Allreduce(mine, done, (int)plan->nsplits, MPI_UINT8_T, MPI_MAX, topo->world));
         GMR_CALL_MPI(MPI_Allreduce(&mapped, &mapped_all, 1, MPI_UINT64_T, MPI_SUM, topo->world));
         ntodo = 0;
-        for (uint64_t s = 0; s < plan->nsplits; s++)
-            if (!done[s]) todo[ntodo++] = s;
+        mp.base_bytes = mp.base_splits = 0;
+        for (uint64_t s = 0; s < plan->nsplits; s++) {
+            if (!done[s])
+                todo[ntodo++] = s;
+            else
+                mp.base_bytes += plan->splits[s].len, mp.base_splits++;
+        }
+        gmr__progress_update(prog, mp.base_bytes, mp.base_splits);
         stop = interrupt_requested;
         GMR_CALL_MPI(MPI_Allreduce(&stop, &stop_any, 1, MPI_INT, MPI_LOR, topo->world));
         if (!mapped_all) {
             GMR_CHECK(stop_any, GMR_ERR_INTERNAL, "a map wave made no progress");
         } else {
             t2 = now();
-            GMR_CALL(write_run(&ms, st, &next_run, name, sizeof name));
+            uint64_t written = 0;
+            GMR_CALL(write_run(&ms, st, &next_run, name, sizeof name, &written));
+            mr->stage_bytes += written;
             mr->checkpoints++;
             mr->t_stage += now() - t2;
             if (ntodo && !stop_any) {
@@ -1356,7 +1488,9 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
                 crash_point(topo, "map-run");
             }
         }
-        if (stop_any) GMR_FAIL(GMR_ERR_INTERRUPTED, "interrupted by a signal: stopped after a checkpoint");
+        /* every rank knows (stop_any is agreed); agreeing once more makes one rank report it */
+        if (stop_any)
+            GMR_CALL(gmr__agree(topo->world, GMR_ERROR(GMR_ERR_INTERRUPTED, "interrupted by a signal: stopped after a checkpoint")));
     }
     if (gmr_log_get_level() >= GMR_LOG_INFO) {
         uint64_t keys = 0;
@@ -1368,6 +1502,10 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
     GMR_CALL(write_rejects(&ms, output_path));
     mr->counts[0] = ms.records;
     mr->counts[1] = ms.rejected;
+    mr->io[0] = ms.records - ms.reused_records;
+    mr->io[1] = ms.bytes;
+    mr->io[2] = ms.emitted;
+    mr->io[3] = ms.emit_bytes;
 out:
     pool_stop(&pool);
     free(todo);
@@ -1613,15 +1751,21 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     double t0 = now(), t1, tphase[5] = {0};
     uint64_t counts[4] = {0}, totals[4] = {0}, keys = 0;
     gmr__result_meta rmeta;
+    gmr__progress *prog = NULL;
+    double lt[GMR_NPHASES] = {0};   /* this rank's phase times, for the profile */
+    uint64_t lu[PROF_U] = {0};      /* and its counters (see PROF_U) */
 
     memset(&out, 0, sizeof out);
     memset(&mr, 0, sizeof mr);
     memset(&sp, 0, sizeof sp);
     memset(sum, 0, sizeof *sum);
+    job->profile.ranks = 0; /* no profile until this run ends well */
     out.ncolumns = job->ops->ncolumns;
 
     GMR_CALL(gmr__topo_create(job->comm, job->opt.provinces, &topo));
     gmr_log_set_rank(topo->rank);
+    gmr__progress_create(topo->rank == GMR_HQ && job->opt.progress, job->opt.progress_interval, &prog);
+    gmr__progress_phase(prog, "plan", 0, 0, 0, 0);
     {
         /* one split's keys stay well inside a wave; a reader may cap splits further */
         uint64_t cap = job->opt.mem_budget / 16, rcap = gmr__reader_find(job->ops->reader)->split_cap;
@@ -1640,10 +1784,12 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
 
     /* map, in waves with checkpoints; with --resume only the splits the stage lacks */
     GMR_CALL(parts_create(job, topo, &parts));
-    GMR_CALL(map_phase(job, topo, plan, stage, output_path, parts, &mr));
+    GMR_CALL(map_phase(job, topo, plan, stage, output_path, parts, prog, &mr));
     counts[0] = mr.counts[0];
     counts[1] = mr.counts[1];
     tphase[1] = now() - t1 - mr.t_stage;
+    if (topo->rank == GMR_HQ) lu[4 * 0 + 2] = plan->total_bytes, lu[4 * 0 + 1] = plan->nsplits;
+    lu[4 * 1 + 0] = mr.io[0], lu[4 * 1 + 1] = mr.io[2], lu[4 * 1 + 2] = mr.io[1], lu[4 * 1 + 3] = mr.io[3];
     sum->resumed = mr.all_reused;
     sum->splits_reused = mr.splits_reused;
     sum->bytes_reused = mr.bytes_reused;
@@ -1654,22 +1800,33 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     t1 = now();
     crash_point(topo, "shuffle");
     GMR_CALL(gmr__agree(topo->world, check_interrupt()));
+    gmr__progress_phase(prog, "shuffle", 0, 0, 0, 0);
     GMR_CALL(shuffle_phase(job, topo, stage, &mr, parts, &sp, &global, &counts[2]));
     tphase[2] = now() - t1 - sp.t;
+    lu[4 * 2 + 2] = counts[2];
+    if (global) lu[4 * 2 + 1] = global->n, lu[4 * 2 + 3] = gmr__kvt_bytes(global);
     t1 = now();
 
     /* reduce: the final table, or the merge of the sorted runs it spilled */
     GMR_CALL(gmr__agree(topo->world, check_interrupt()));
+    gmr__progress_phase(prog, "reduce", 0, 0, 0, 0);
     if (sp.nfinal) {
-        reduce_ctx rc = {job, &out};
+        reduce_ctx rc = {job, &out, 0};
         uint64_t window = job->opt.mem_budget / (8 * (uint64_t)sp.nfinal);
         if (window < (64u << 10)) window = 64u << 10;
         if (window > (4u << 20)) window = 4u << 20;
         GMR_CALL(gmr__spill_merge(sp.st, sp.final_runs, sp.nfinal, job->ops->combine ? job->ops->value_size : 0,
                                   job->ops->combine, job->ctx, window, reduce_key, &rc));
+        lu[4 * 4 + 0] = rc.keys;
     } else {
         GMR_CALL(gmr__agree(topo->world, reduce_all(job, global, &out)));
+        lu[4 * 4 + 0] = global->n;
     }
+    lu[4 * 4 + 1] = out.n;
+    lu[4 * 4 + 3] = out.keys_len + out.n * out.ncolumns * 8;
+    lu[4 * 3 + 3] = mr.stage_bytes + sp.bytes;
+    lu[4 * GMR_NPHASES + 1] = counts[2];
+    lu[4 * GMR_NPHASES + 2] = mr.stage_bytes + sp.bytes;
     gmr__kvt_destroy(&global);
     counts[3] = sp.bytes;
     tphase[3] = now() - t1;
@@ -1695,6 +1852,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     sum->shuffle_bytes = totals[2];
     sum->spill_bytes = totals[3];
     sum->keys = keys;
+    lt[0] = tphase[0], lt[1] = tphase[1], lt[2] = tphase[2], lt[3] = tphase[4], lt[4] = tphase[3];
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, tphase, 5, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_plan = tphase[0];
     sum->t_map = tphase[1];
@@ -1707,8 +1865,12 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
     rmeta.ops = job->ops;
     rmeta.summary = sum;
     rmeta.top = job->opt.top;
+    gmr__progress_phase(prog, "write", 0, 0, 0, 0);
     GMR_CALL(gmr__result_write(topo->world, output_path, &out, &rmeta));
     sum->t_write = now() - t1;
+    lt[5] = sum->t_write;
+    lu[4 * 5 + 0] = out.n;
+    lu[4 * 5 + 3] = out.keys_len + out.n * (out.ncolumns + 1) * 8;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_write, 1, MPI_DOUBLE, MPI_MAX, topo->world));
     sum->t_total = now() - t0;
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &sum->t_total, 1, MPI_DOUBLE, MPI_MAX, topo->world));
@@ -1716,8 +1878,17 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
         struct rusage ru;
         uint64_t rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0; /* KiB on Linux */
         GMR_CALL_MPI(MPI_Allreduce(&rss, &sum->peak_rss, 1, MPI_UINT64_T, MPI_MAX, topo->world));
+        lu[4 * GMR_NPHASES] = rss;
+    }
+    GMR_CALL(profile_gather(job, topo->world, topo->size, lt, lu));
+    if (job->opt.profile) {
+        gmr_err local = GMR_OK;
+        /* the file is closed on every rank (H5Fclose was collective): HQ adds the group alone */
+        if (topo->rank == GMR_HQ) local = gmr__result_put_profile(output_path, &job->profile);
+        GMR_CALL(gmr__agree(topo->world, local));
     }
 out:
+    gmr__progress_destroy(&prog);
     gmr__output_free(&out);
     gmr__kvt_destroy(&global);
     if (topo) {

@@ -29,4 +29,8 @@ typedef struct gmr__result_meta {
 gmr_err gmr__result_write(MPI_Comm comm, const char *path, const struct gmr_output *out,
                           const gmr__result_meta *meta);
 
+/* Not collective (one process, after the collective write has closed the file): adds the
+ * group /profile with the profile's figures as attributes (docs/formats.md, "Profile"). */
+gmr_err gmr__result_put_profile(const char *path, const gmr_profile *p);
+
 #endif

@@ -38,6 +38,7 @@ struct gmr__sched {
     uint64_t next;  /* next index into w->todo */
     double t0;      /* start of the wave, HQ's clock */
     int ndone;      /* workers told "none" */
+    uint64_t *rank_done; /* HQ, progress: 2 x size, each rank's [bytes, splits] done in the wave */
     int abort;      /* a rank failed: hand out nothing more */
     int stop;       /* the wave ends: hand out nothing more */
 };
@@ -187,8 +188,20 @@ out:
     return err;
 }
 
-/* A request carries [status, stop]: the worker's error code (0 if none) and whether it asks for
- * the wave to end. A reply is a split number, or -1: nothing more in this wave. */
+/* A request carries [status, stop, bytes, splits]: the worker's error code (0 if none), whether
+ * it asks for the wave to end, and the input bytes and splits it finished in this wave (for the
+ * progress report; the split in hand is not counted yet). A reply is a split number, or -1:
+ * nothing more in this wave. */
+#define REQ 4
+
+/* HQ: pass the wave's progress so far to the wave's progress callback. */
+static void report(gmr__sched *s)
+{
+    uint64_t b = 0, n = 0;
+    if (!s->w->progress || !s->rank_done) return;
+    for (int r = 0; r < s->topo->size; r++) b += s->rank_done[2 * r], n += s->rank_done[2 * r + 1];
+    s->w->progress(s->w->progress_ctx, b, n);
+}
 static void end_wave_if_due(gmr__sched *s)
 {
     const gmr__wave *w = s->w;
@@ -204,7 +217,7 @@ static gmr_err serve(gmr__sched *s, int block)
     MPI_Comm comm = s->topo->world;
     for (;;) {
         int flag = 0;
-        int64_t req[2] = {0, 0}, reply;
+        int64_t req[REQ] = {0, 0, 0, 0}, reply;
         MPI_Status st;
         if (block) {
             GMR_CALL_MPI(MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, comm, &st));
@@ -213,14 +226,19 @@ static gmr_err serve(gmr__sched *s, int block)
             GMR_CALL_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, comm, &flag, &st));
         }
         if (!flag) break;
-        GMR_CALL_MPI(MPI_Recv(req, 2, MPI_INT64_T, st.MPI_SOURCE, TAG_REQUEST, comm, MPI_STATUS_IGNORE));
+        GMR_CALL_MPI(MPI_Recv(req, REQ, MPI_INT64_T, st.MPI_SOURCE, TAG_REQUEST, comm, MPI_STATUS_IGNORE));
         if (req[0]) s->abort = 1;
+        if (s->rank_done) {
+            s->rank_done[2 * st.MPI_SOURCE] = (uint64_t)req[2];
+            s->rank_done[2 * st.MPI_SOURCE + 1] = (uint64_t)req[3];
+        }
         if (req[1]) s->stop = 1;
         end_wave_if_due(s);
         reply = (!s->abort && !s->stop && s->next < s->w->ntodo) ? (int64_t)s->w->todo[s->next++] : -1;
         if (reply < 0) s->ndone++;
         GMR_CALL_MPI(MPI_Send(&reply, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_REPLY, comm));
         block = 0;
+        report(s);
     }
 out:
     return err;
@@ -241,7 +259,15 @@ static gmr_err run_hq(gmr__sched *s, gmr_err *local)
         if (w->stop && w->stop(w->ctx)) s->stop = 1;
         end_wave_if_due(s);
         if (s->abort || s->stop || s->next >= w->ntodo) break;
-        *local = w->fn(w->ctx, w->todo[s->next++]);
+        {
+            uint64_t split = w->todo[s->next++];
+            *local = w->fn(w->ctx, split);
+            if (s->rank_done && w->splits) {
+                s->rank_done[0] += w->splits[split].len;
+                s->rank_done[1]++;
+                report(s);
+            }
+        }
     }
     if (*local) s->abort = 1;
     while (s->ndone < s->topo->size - 1) GMR_CALL(serve(s, 1));
@@ -254,11 +280,11 @@ static gmr_err run_worker(gmr__sched *s, gmr_err *local)
     gmr_err err = GMR_OK;
     const gmr__wave *w = s->w;
     MPI_Comm comm = s->topo->world;
-    int64_t req[2] = {0, 0}, sent[2] = {0, 0}, split = -1, next = -1;
+    int64_t req[REQ] = {0, 0, 0, 0}, sent[REQ] = {0, 0, 0, 0}, split = -1, next = -1, bytes = 0, nsplits = 0;
     MPI_Request rq[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
 
     req[1] = w->stop && w->stop(w->ctx);
-    GMR_CALL_MPI(MPI_Sendrecv(req, 2, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ, TAG_REPLY,
+    GMR_CALL_MPI(MPI_Sendrecv(req, REQ, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ, TAG_REPLY,
                               comm, MPI_STATUS_IGNORE));
     while (split >= 0) {
         int stop = w->stop && w->stop(w->ctx);
@@ -266,16 +292,21 @@ static gmr_err run_worker(gmr__sched *s, gmr_err *local)
             /* tell HQ at once and drain: HQ now answers "none"; the split held stays undone */
             req[0] = *local;
             req[1] = stop;
-            GMR_CALL_MPI(MPI_Sendrecv(req, 2, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ,
+            req[2] = bytes;
+            req[3] = nsplits;
+            GMR_CALL_MPI(MPI_Sendrecv(req, REQ, MPI_INT64_T, GMR_HQ, TAG_REQUEST, &split, 1, MPI_INT64_T, GMR_HQ,
                                       TAG_REPLY, comm, MPI_STATUS_IGNORE));
             continue;
         }
         /* ask for the next split now, so the answer is here when this one is done */
         sent[0] = 0;
         sent[1] = 0;
+        sent[2] = bytes;
+        sent[3] = nsplits;
         GMR_CALL_MPI(MPI_Irecv(&next, 1, MPI_INT64_T, GMR_HQ, TAG_REPLY, comm, &rq[0]));
-        GMR_CALL_MPI(MPI_Isend(sent, 2, MPI_INT64_T, GMR_HQ, TAG_REQUEST, comm, &rq[1]));
+        GMR_CALL_MPI(MPI_Isend(sent, REQ, MPI_INT64_T, GMR_HQ, TAG_REQUEST, comm, &rq[1]));
         *local = w->fn(w->ctx, (uint64_t)split);
+        if (w->splits) bytes += (int64_t)w->splits[split].len, nsplits++;
         GMR_CALL_MPI(MPI_Waitall(2, rq, MPI_STATUSES_IGNORE));
         split = next;
     }
@@ -292,11 +323,14 @@ gmr_err gmr__sched_run(const gmr__topo *topo, const gmr__wave *w, gmr__sched **h
     s.w = w;
     s.t0 = MPI_Wtime();
     *handle = &s;
+    /* progress is HQ's only; without memory for it the wave runs unreported */
+    if (topo->rank == GMR_HQ && w->progress && w->splits) s.rank_done = calloc(2 * (size_t)topo->size, sizeof *s.rank_done);
     if (topo->rank == GMR_HQ)
         err = run_hq(&s, &local);
     else
         err = run_worker(&s, &local);
     *handle = NULL;
+    free(s.rank_done);
     if (!err) err = local;
     return err;
 }

@@ -53,6 +53,12 @@ typedef struct gmr__wave {
     void *ctx;
     double wave_seconds;   /* 0: no time limit */
     uint64_t wave_splits;  /* > 0: end the wave after handing out this many splits (test hook) */
+    /* Optional progress report, HQ only: called with the input bytes and splits the ranks
+     * reported done in this wave (workers report with their requests, so the count lags by
+     * the splits in hand). Needs the plan's splits for their sizes. */
+    const gmr__split *splits;
+    void (*progress)(void *progress_ctx, uint64_t bytes, uint64_t splits);
+    void *progress_ctx;
 } gmr__wave;
 
 /* Collective on topo->world. Runs w->fn on splits of w->todo, each at most once across the

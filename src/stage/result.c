@@ -128,6 +128,67 @@ out:
     return err;
 }
 
+/* ---- the profile ------------------------------------------------------------------------- */
+
+/* A whole dataset of n (x m when m > 0) values, written by this process alone. */
+static gmr_err put_small(hid_t g, const char *name, hid_t type, hsize_t n, hsize_t m, const void *buf)
+{
+    gmr_err err = GMR_OK;
+    hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
+    hsize_t dims[2] = {n, m};
+    GMR_H5_ID(space, H5Screate_simple(m ? 2 : 1, dims, NULL));
+    GMR_H5_ID(dset, H5Dcreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    GMR_CALL_H5(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
+out:
+    if (dset >= 0) H5Dclose(dset);
+    if (space >= 0) H5Sclose(space);
+    return err;
+}
+
+gmr_err gmr__result_put_profile(const char *path, const gmr_profile *p)
+{
+    gmr_err err = GMR_OK;
+    hid_t file = H5I_INVALID_HID, g = H5I_INVALID_HID;
+    double t[4][GMR_NPHASES];
+    uint64_t c[4][GMR_NPHASES], tot[2] = {p->shuffle_bytes, p->spill_bytes}, ranks = (uint64_t)p->ranks;
+    char names[128] = "";
+    for (int i = 0; i < GMR_NPHASES; i++) {
+        const gmr_phase_profile *q = &p->phase[i];
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", i ? "," : "", q->name);
+        t[0][i] = q->t_min, t[1][i] = q->t_avg, t[2][i] = q->t_max, t[3][i] = q->imbalance;
+        c[0][i] = q->records_in, c[1][i] = q->records_out, c[2][i] = q->bytes_in, c[3][i] = q->bytes_out;
+    }
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (file < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_IO, "%s: cannot reopen the result to add its profile", path);
+    }
+    GMR_H5_ID(g, H5Gcreate2(file, "profile", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    GMR_CALL(gmr__h5_attr_put_str(g, "phases", names));
+    GMR_CALL(gmr__h5_attr_put(g, "ranks", H5T_NATIVE_UINT64, 1, &ranks));
+    GMR_CALL(gmr__h5_attr_put(g, "time_min", H5T_NATIVE_DOUBLE, GMR_NPHASES, t[0]));
+    GMR_CALL(gmr__h5_attr_put(g, "time_avg", H5T_NATIVE_DOUBLE, GMR_NPHASES, t[1]));
+    GMR_CALL(gmr__h5_attr_put(g, "time_max", H5T_NATIVE_DOUBLE, GMR_NPHASES, t[2]));
+    GMR_CALL(gmr__h5_attr_put(g, "imbalance", H5T_NATIVE_DOUBLE, GMR_NPHASES, t[3]));
+    GMR_CALL(gmr__h5_attr_put(g, "records_in", H5T_NATIVE_UINT64, GMR_NPHASES, c[0]));
+    GMR_CALL(gmr__h5_attr_put(g, "records_out", H5T_NATIVE_UINT64, GMR_NPHASES, c[1]));
+    GMR_CALL(gmr__h5_attr_put(g, "bytes_in", H5T_NATIVE_UINT64, GMR_NPHASES, c[2]));
+    GMR_CALL(gmr__h5_attr_put(g, "bytes_out", H5T_NATIVE_UINT64, GMR_NPHASES, c[3]));
+    GMR_CALL(gmr__h5_attr_put(g, "shuffle_bytes", H5T_NATIVE_UINT64, 1, &tot[0]));
+    GMR_CALL(gmr__h5_attr_put(g, "spill_bytes", H5T_NATIVE_UINT64, 1, &tot[1]));
+    /* per rank: datasets, which (unlike attributes) have no 64 KiB limit at many ranks */
+    GMR_CALL(put_small(g, "rank_time", H5T_NATIVE_DOUBLE, (hsize_t)p->ranks, GMR_NPHASES, p->rank_time));
+    GMR_CALL(put_small(g, "rank_peak_rss", H5T_NATIVE_UINT64, (hsize_t)p->ranks, 0, p->rank_peak_rss));
+    GMR_CALL(put_small(g, "rank_shuffle_bytes", H5T_NATIVE_UINT64, (hsize_t)p->ranks, 0, p->rank_shuffle_bytes));
+    GMR_CALL(put_small(g, "rank_spill_bytes", H5T_NATIVE_UINT64, (hsize_t)p->ranks, 0, p->rank_spill_bytes));
+out:
+    if (g >= 0) H5Gclose(g);
+    if (file >= 0 && H5Fclose(file) < 0 && !err) err = gmr__err_h5(__FILE__, __LINE__, __func__, "H5Fclose");
+    return err;
+}
+
 /* ---- reading ----------------------------------------------------------------------------- */
 
 static gmr_err read_1d(hid_t file, const char *name, hid_t mtype, size_t elem, uint64_t expect, void **buf,
