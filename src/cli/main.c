@@ -12,6 +12,7 @@
 
 #include "gen.h"
 #include "lasso_cli.h"
+#include "segment_cli.h"
 #include "gridmr/apps.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
@@ -41,6 +42,8 @@ static void usage(FILE *f)
             "                                                (runs under mpirun; gen --help)\n"
             "  lasso --input DATA.csv --response COL --output MODEL.h5 [options]\n"
             "                                                distributed weighted LASSO (lasso --help)\n"
+            "  segment --input FEATURES.csv --id COL [--labels FILE --label-col COL] [--k K | --supervised\n"
+            "          --cv F] --output SEG.h5               customer segmentation (segment --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
@@ -221,6 +224,20 @@ int main(int argc, char **argv)
             return 1;
         }
         status = gmr_cli_lasso(MPI_COMM_WORLD, argc - 1, argv + 1);
+        MPI_Finalize();
+        return status;
+    }
+    if (strcmp(argv[1], "segment") == 0) {
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                gmr__cli_segment_usage(stdout);
+                return 0;
+            }
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            fprintf(stderr, "gridmr: MPI_Init failed\n");
+            return 1;
+        }
+        status = gmr_cli_segment(MPI_COMM_WORLD, argc - 1, argv + 1);
         MPI_Finalize();
         return status;
     }
