@@ -39,9 +39,9 @@
 #define DEF_RESTARTS 10
 #define DEF_MAX_ITER 300
 #define DEF_CV 5
-#define DEF_NLAMBDA 12
+#define DEF_NLAMBDA 8
 #define DEF_RATIO 1e-3
-#define DEF_LOGIT_ITER 1000
+#define DEF_LOGIT_ITER 300
 #define DEF_LOGIT_TOL 1e-5
 #define DEF_SAMPLE 1000
 #define DEF_SEED 1
@@ -647,7 +647,7 @@ static void print_metrics(const seg_state *s, const int *match, uint64_t correct
         printf("  %-32.32s %9.4f %9.4f %9llu\n", s->L.classes[c], pred ? (double)tp / (double)pred : 0.0,
                mem ? (double)tp / (double)mem : 0.0, (unsigned long long)mem);
     }
-    printf("  confusion (rows: classes; columns: %s)\n  %-32s", K == C ? "predicted classes" : "segments", "");
+    printf("  confusion (rows: classes; columns: %s)\n  %-32s", strstr(how, "matching") ? "clusters" : "predicted classes", "");
     for (int q = 0; q < K; q++) printf(" %8d", q);
     printf("\n");
     for (int c = 0; c < C; c++) {
@@ -655,7 +655,7 @@ static void print_metrics(const seg_state *s, const int *match, uint64_t correct
         for (int q = 0; q < K; q++) printf(" %8llu", (unsigned long long)s->conf[(size_t)c * (size_t)K + (size_t)q]);
         printf("\n");
     }
-    if (K != C || strstr(how, "matching")) {
+    if (strstr(how, "matching")) {
         printf("  matching  ");
         for (int q = 0; q < K; q++) printf(" %d->%s", q, match[q] >= 0 ? s->L.classes[match[q]] : "(none)");
         printf("\n");
