@@ -310,7 +310,7 @@ START_TEST(test_mlogit_kkt_separable_and_rank_independent)
     unsigned char drop[4], as[4];
     gmr__seg_scale sc = {mean, sd, miss, drop, as};
     gmr__seg_rows r, whole = {n, p, all, 0, n};
-    gmr__mlogit_opts o = {20000, 1e-12};
+    gmr__mlogit_opts o = {5000, 1e-10};
     long double g[15];
     char msg[256] = "";
 
@@ -330,7 +330,7 @@ START_TEST(test_mlogit_kkt_separable_and_rank_independent)
     reference_gradient(all, y, n, p, C, theta, g);
     for (int q = 0; q < (p + 1) * C && ok; q++) {
         double gq = (double)g[q], lam = q < p * C ? lmax * 0.05 : 0;
-        int bad = theta[q] == 0 ? fabs(gq) > lam + 1e-6 : fabs(gq + lam * (theta[q] > 0 ? 1 : -1)) > 1e-6;
+        int bad = theta[q] == 0 ? fabs(gq) > lam + 1e-5 : fabs(gq + lam * (theta[q] > 0 ? 1 : -1)) > 1e-5;
         if (bad) ok = 0, snprintf(msg, sizeof msg, "KKT at %d: theta %.6g gradient %.9g lambda %.6g (%d iterations)", q, theta[q], gq, lam, it);
     }
     /* separable: no training error */
