@@ -408,6 +408,41 @@ void gmr__kmeans_free(gmr__kmeans_result *res)
     memset(res, 0, sizeof *res);
 }
 
+gmr_err gmr__seg_sample(MPI_Comm comm, const gmr__seg_rows *r, int nsample, uint64_t seed, gmr__seg_rows *out)
+{
+    gmr_err err = GMR_OK;
+    int p = r->p, size, nloc = 0, m = 0, *counts = NULL, *displs = NULL;
+    double *loc = NULL;
+    uint64_t thr = r->total <= (uint64_t)nsample ? UINT64_MAX : (uint64_t)((double)nsample / (double)r->total * 0x1p64);
+    memset(out, 0, sizeof *out);
+    GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    loc = malloc(r->n * (size_t)p * sizeof *loc + 8);
+    counts = malloc((size_t)size * sizeof *counts);
+    displs = malloc((size_t)size * sizeof *displs);
+    GMR_CHECK(loc && counts && displs, GMR_ERR_NOMEM, "out of memory for a sample");
+    for (size_t i = 0; i < r->n; i++)
+        if (thr == UINT64_MAX || gmr__mix64(seed ^ gmr__mix64(r->first + i)) < thr)
+            memcpy(loc + (size_t)nloc++ * (size_t)p, r->x + i * (size_t)p, (size_t)p * sizeof *loc);
+    GMR_CALL_MPI(MPI_Allgather(&nloc, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    for (int q = 0; q < size; q++) {
+        displs[q] = m * p;
+        m += counts[q];
+        counts[q] *= p;
+    }
+    out->x = malloc((size_t)m * (size_t)p * sizeof *out->x + 8);
+    GMR_CHECK(out->x, GMR_ERR_NOMEM, "out of memory for a sample of %d rows", m);
+    GMR_CALL_MPI(MPI_Allgatherv(loc, nloc * p, MPI_DOUBLE, out->x, counts, displs, MPI_DOUBLE, comm));
+    out->n = (size_t)m;
+    out->p = p;
+    out->first = 0;
+    out->total = (uint64_t)m;
+out:
+    free(loc);
+    free(counts);
+    free(displs);
+    return err;
+}
+
 gmr_err gmr__silhouette(MPI_Comm comm, const gmr__seg_rows *r, const int *assign, int k, int nsample, uint64_t seed,
                         double *silhouette)
 {

@@ -72,6 +72,11 @@ typedef struct gmr__kmeans_result {
 gmr_err gmr__kmeans(MPI_Comm comm, const gmr__seg_rows *r, const gmr__kmeans_opts *o, gmr__kmeans_result *res);
 void gmr__kmeans_free(gmr__kmeans_result *res);
 
+/* Collective on comm: about nsample rows (row g is kept when a hash of (seed, g) falls below
+ * nsample / total: the same rows for any split), gathered in global order on every rank into
+ * *out (out->x allocated; first 0, total = out->n). All rows when total <= nsample. */
+gmr_err gmr__seg_sample(MPI_Comm comm, const gmr__seg_rows *r, int nsample, uint64_t seed, gmr__seg_rows *out);
+
 /* Collective on comm: the mean silhouette of a sample of about nsample rows (row g is kept when
  * a hash of (seed, g) falls below nsample / total: the same rows for any split), gathered on
  * every rank. O(nsample^2 p) on every rank. */

@@ -710,6 +710,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
     double t0 = MPI_Wtime(), t_read, t_fit, lambda_final = 0, *sil = NULL;
     char **excl = NULL, png[4200];
     int nexcl = 0, kchosen = 0, *yhat = NULL;
+    uint64_t nsampled = 0;
     gmr__kmeans_result km;
     hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, file = H5I_INVALID_HID, stype = H5I_INVALID_HID;
     char *idbuf = NULL;
@@ -827,20 +828,29 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
     t0 = MPI_Wtime();
     if (!o->supervised) {
         gmr__kmeans_opts ko = {o->k, o->restarts, o->max_iter, (uint64_t)o->seed};
-        if (!o->k) { /* choose k: the best mean silhouette on a sample */
+        if (!o->k) { /* choose k: k-means on a sample (gathered, the same on every rank), each k
+                        scored by the sample's mean silhouette; then the chosen k on every row */
             double bestsil = -2;
-            int kmax = (uint64_t)o->kmax < s.r.total ? o->kmax : (int)s.r.total;
+            int kmax;
+            gmr__seg_rows smp;
+            gmr__kmeans_result sk;
+            GMR_CALL(gmr__seg_sample(comm, &s.r, o->sample, (uint64_t)o->seed, &smp));
+            nsampled = smp.total;
+            kmax = (uint64_t)o->kmax < smp.total ? o->kmax : (int)smp.total;
+            sil = calloc((size_t)o->kmax + 1, sizeof *sil);
+            if (kmax < 2 || !sil) free(smp.x);
             GMR_CHECK(kmax >= 2, GMR_ERR_DATA, "%s: %llu customers: too few to choose k (give --k)", o->input,
                       (unsigned long long)s.r.total);
-            sil = calloc((size_t)kmax + 1, sizeof *sil);
             GMR_CHECK(sil, GMR_ERR_NOMEM, "out of memory");
-            for (int k = 2; k <= kmax; k++) {
+            for (int k = 2; k <= kmax && !err; k++) {
                 ko.k = k;
-                GMR_CALL(gmr__kmeans(comm, &s.r, &ko, &km));
-                GMR_CALL(gmr__silhouette(comm, &s.r, km.assign, k, o->sample, (uint64_t)o->seed, &sil[k]));
-                if (sil[k] > bestsil) bestsil = sil[k], kchosen = k;
-                gmr__kmeans_free(&km);
+                err = gmr__kmeans(MPI_COMM_SELF, &smp, &ko, &sk);
+                if (!err) err = gmr__silhouette(MPI_COMM_SELF, &smp, sk.assign, k, (int)smp.total, (uint64_t)o->seed, &sil[k]);
+                if (!err && sil[k] > bestsil) bestsil = sil[k], kchosen = k;
+                gmr__kmeans_free(&sk);
             }
+            free(smp.x);
+            if (err) goto out;
             ko.k = kchosen;
         } else {
             kchosen = o->k;
@@ -1037,8 +1047,8 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
                        o->label_col, C, (unsigned long long)labelled, (unsigned long long)unmatched);
             if (!o->supervised) {
                 if (sil) {
-                    printf("  k          %d, the best mean silhouette (sample of %d rows) over k = 2..%d:", kchosen,
-                           o->sample, o->kmax);
+                    printf("  k          %d, the best mean silhouette of k-means on a sample of %llu rows over k = 2..%d:",
+                           kchosen, (unsigned long long)nsampled, o->kmax);
                     for (int k = 2; k <= o->kmax && (uint64_t)k <= s.r.total; k++) printf(" %d:%.4f", k, sil[k]);
                     printf("\n");
                 } else {
