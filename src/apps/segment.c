@@ -21,11 +21,16 @@
 
 #include "core/xsum.h"
 #include "gen/model.h"
+#include "sched/sched.h"
 
 #define FX_SCALE 0x1p32 /* fixed-point grid of the per-iteration sums */
 
 /* truncation toward zero: one instruction (llrint is a libm call without -fno-math-errno), and
  * as deterministic; the bias is below 2^-32 per term */
+/* An allocation check every rank agrees on (one MPI_Allreduce), so that a rank out of memory
+ * never leaves the others waiting in the next collective. */
+#define AGREE_ALLOC(cond, ...) GMR_CALL(gmr__agree(comm, (cond) ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, __VA_ARGS__)))
+
 static inline int64_t fx(double v) { return (int64_t)(v * FX_SCALE); }
 
 /* ---- exact reductions ------------------------------------------------------------------------ */
@@ -44,7 +49,7 @@ static gmr_err xsum_allreduce(MPI_Comm comm, gmr__xsum *acc, int count, double *
     MPI_Datatype t = MPI_DATATYPE_NULL;
     MPI_Op op = MPI_OP_NULL;
     gmr__xsum *tot = malloc((size_t)count * sizeof *tot + 1);
-    GMR_CHECK(tot, GMR_ERR_NOMEM, "out of memory for %d sums", count);
+    AGREE_ALLOC(tot, "out of memory for %d sums", count);
     GMR_CALL_MPI(MPI_Type_contiguous(4, MPI_UINT64_T, &t));
     GMR_CALL_MPI(MPI_Type_commit(&t));
     GMR_CALL_MPI(MPI_Op_create(xsum_op, 1, &op));
@@ -62,7 +67,7 @@ static gmr_err fx_allreduce(MPI_Comm comm, int64_t *acc, int count, double *out)
 {
     gmr_err err = GMR_OK;
     int64_t *tot = malloc((size_t)count * sizeof *tot + 1);
-    GMR_CHECK(tot, GMR_ERR_NOMEM, "out of memory for %d sums", count);
+    AGREE_ALLOC(tot, "out of memory for %d sums", count);
     GMR_CALL_MPI(MPI_Allreduce(acc, tot, count, MPI_INT64_T, MPI_SUM, comm));
     for (int i = 0; i < count; i++) out[i] = (double)tot[i] / FX_SCALE;
 out:
@@ -82,7 +87,7 @@ static gmr_err column_moments(MPI_Comm comm, const gmr__seg_rows *r, int power, 
     gmr__xsum *acc = calloc((size_t)2 * (size_t)p + 1, sizeof *acc);
     double *tmp = malloc((size_t)2 * (size_t)p * sizeof *tmp + 8);
     int bad = 0, anybad = 0;
-    GMR_CHECK(acc && tmp, GMR_ERR_NOMEM, "out of memory for %d columns", p);
+    AGREE_ALLOC(acc && tmp, "out of memory for %d columns", p);
     for (size_t i = 0; i < r->n; i++) {
         const double *x = r->x + i * (size_t)p;
         for (int j = 0; j < p; j++) {
@@ -113,7 +118,7 @@ gmr_err gmr__seg_standardize(MPI_Comm comm, gmr__seg_rows *r, int transform, gmr
     int p = r->p;
     double *sum = malloc((size_t)p * sizeof *sum + 8), *cnt = malloc((size_t)p * sizeof *cnt + 8);
     double *m2 = malloc((size_t)p * sizeof *m2 + 8), *m3 = malloc((size_t)p * sizeof *m3 + 8);
-    GMR_CHECK(sum && cnt && m2 && m3, GMR_ERR_NOMEM, "out of memory for %d columns", p);
+    AGREE_ALLOC(sum && cnt && m2 && m3, "out of memory for %d columns", p);
     GMR_CALL(column_moments(comm, r, 1, NULL, NULL, sum, cnt));
     for (int j = 0; j < p; j++) {
         s->mean[j] = cnt[j] > 0 ? sum[j] / cnt[j] : 0;
@@ -269,7 +274,7 @@ static gmr_err lloyd(MPI_Comm comm, const gmr__seg_rows *r, int k, int max_iter,
     int64_t *acc = malloc((kp + (size_t)k) * sizeof *acc + 8);
     double *sums = malloc((kp + (size_t)k) * sizeof *sums + 8);
     gmr__xsum in;
-    GMR_CHECK(acc && sums, GMR_ERR_NOMEM, "out of memory for %d centroids", k);
+    AGREE_ALLOC(acc && sums, "out of memory for %d centroids", k);
     for (size_t i = 0; i < r->n; i++) assign[i] = -1;
     *converged = 0;
     for (*iters = 0; *iters <= max_iter; (*iters)++) {
@@ -303,7 +308,7 @@ static gmr_err lloyd(MPI_Comm comm, const gmr__seg_rows *r, int k, int max_iter,
         }
         {
             int64_t *tot = malloc((kp + (size_t)k) * sizeof *tot + 8);
-            GMR_CHECK(tot, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(tot, "out of memory");
             err = MPI_Allreduce(acc, tot, (int)(kp + (size_t)k), MPI_INT64_T, MPI_SUM, comm) == MPI_SUCCESS
                       ? GMR_OK
                       : GMR_ERROR(GMR_ERR_MPI, "MPI_Allreduce of the centroid sums failed");
@@ -333,7 +338,7 @@ static gmr_err lloyd(MPI_Comm comm, const gmr__seg_rows *r, int k, int max_iter,
     {
         int64_t tot[1024];
         int64_t *t = k <= 1024 ? tot : malloc((size_t)k * sizeof *t);
-        GMR_CHECK(t, GMR_ERR_NOMEM, "out of memory");
+        AGREE_ALLOC(t, "out of memory");
         err = MPI_Allreduce(acc, t, k, MPI_INT64_T, MPI_SUM, comm) == MPI_SUCCESS
                   ? GMR_OK
                   : GMR_ERROR(GMR_ERR_MPI, "MPI_Allreduce of the cluster counts failed");
@@ -371,7 +376,7 @@ gmr_err gmr__kmeans(MPI_Comm comm, const gmr__seg_rows *r, const gmr__kmeans_opt
     tmp = malloc((size_t)p * sizeof *tmp + 8);
     assign = malloc(r->n * sizeof *assign + 8);
     count = calloc((size_t)k, sizeof *count);
-    GMR_CHECK(res->centroids && res->assign && res->count && c && dist && tmp && assign && count, GMR_ERR_NOMEM,
+    AGREE_ALLOC(res->centroids && res->assign && res->count && c && dist && tmp && assign && count,
               "out of memory for k-means on %zu rows", r->n);
     res->inertia = INFINITY;
     for (int s = 0; s < (o->restarts > 0 ? o->restarts : 1); s++) {
@@ -419,7 +424,7 @@ gmr_err gmr__seg_sample(MPI_Comm comm, const gmr__seg_rows *r, int nsample, uint
     loc = malloc(r->n * (size_t)p * sizeof *loc + 8);
     counts = malloc((size_t)size * sizeof *counts);
     displs = malloc((size_t)size * sizeof *displs);
-    GMR_CHECK(loc && counts && displs, GMR_ERR_NOMEM, "out of memory for a sample");
+    AGREE_ALLOC(loc && counts && displs, "out of memory for a sample");
     for (size_t i = 0; i < r->n; i++)
         if (thr == UINT64_MAX || gmr__mix64(seed ^ gmr__mix64(r->first + i)) < thr)
             memcpy(loc + (size_t)nloc++ * (size_t)p, r->x + i * (size_t)p, (size_t)p * sizeof *loc);
@@ -430,7 +435,7 @@ gmr_err gmr__seg_sample(MPI_Comm comm, const gmr__seg_rows *r, int nsample, uint
         counts[q] *= p;
     }
     out->x = malloc((size_t)m * (size_t)p * sizeof *out->x + 8);
-    GMR_CHECK(out->x, GMR_ERR_NOMEM, "out of memory for a sample of %d rows", m);
+    AGREE_ALLOC(out->x, "out of memory for a sample of %d rows", m);
     GMR_CALL_MPI(MPI_Allgatherv(loc, nloc * p, MPI_DOUBLE, out->x, counts, displs, MPI_DOUBLE, comm));
     out->n = (size_t)m;
     out->p = p;
@@ -457,7 +462,7 @@ gmr_err gmr__silhouette(MPI_Comm comm, const gmr__seg_rows *r, const int *assign
     lab = malloc(r->n * sizeof *lab + 8);
     counts = malloc((size_t)size * sizeof *counts);
     displs = malloc((size_t)size * sizeof *displs);
-    GMR_CHECK(loc && lab && counts && displs, GMR_ERR_NOMEM, "out of memory for the silhouette sample");
+    AGREE_ALLOC(loc && lab && counts && displs, "out of memory for the silhouette sample");
     for (size_t i = 0; i < r->n; i++)
         if (thr == UINT64_MAX || gmr__mix64(seed ^ gmr__mix64(r->first + i)) < thr) {
             memcpy(loc + (size_t)nloc * (size_t)p, r->x + i * (size_t)p, (size_t)p * sizeof *loc);
@@ -472,7 +477,7 @@ gmr_err gmr__silhouette(MPI_Comm comm, const gmr__seg_rows *r, const int *assign
     glab = malloc((size_t)m * sizeof *glab + 8);
     sum = malloc((size_t)k * sizeof *sum + 8);
     cnt = calloc((size_t)k + 1, sizeof *cnt);
-    GMR_CHECK(all && glab && sum && cnt, GMR_ERR_NOMEM, "out of memory for a sample of %d rows", m);
+    AGREE_ALLOC(all && glab && sum && cnt, "out of memory for a sample of %d rows", m);
     GMR_CALL_MPI(MPI_Allgatherv(lab, nloc, MPI_INT, glab, counts, displs, MPI_INT, comm));
     for (int q = 0; q < size; q++) counts[q] *= p, displs[q] *= p;
     GMR_CALL_MPI(MPI_Allgatherv(loc, nloc * p, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm));
@@ -554,7 +559,7 @@ gmr_err gmr__mlogit_lambda_max(MPI_Comm comm, const gmr__seg_rows *r, const int 
     double *theta = calloc(np, sizeof *theta), *g = calloc(np, sizeof *g), *z = calloc((size_t)C, sizeof *z);
     int64_t *acc = calloc(np, sizeof *acc);
     double mm = 0, lmax = 0;
-    GMR_CHECK(lc && gc && theta && g && z && acc, GMR_ERR_NOMEM, "out of memory for %d classes", C);
+    AGREE_ALLOC(lc && gc && theta && g && z && acc, "out of memory for %d classes", C);
     for (size_t i = 0; i < r->n; i++)
         if (trainable(y, use, C, i)) lc[y[i]]++;
     GMR_CALL_MPI(MPI_Allreduce(lc, gc, C, MPI_UINT64_T, MPI_SUM, comm));
@@ -586,7 +591,7 @@ static gmr_err lipschitz(MPI_Comm comm, const gmr__seg_rows *r, const int *y, co
     int p = r->p;
     double *v = malloc(((size_t)p + 1) * sizeof *v), *u = malloc(((size_t)p + 1) * sizeof *u), norm = 0;
     int64_t *acc = malloc(((size_t)p + 1) * sizeof *acc), *tot = malloc(((size_t)p + 1) * sizeof *tot);
-    GMR_CHECK(v && u && acc && tot, GMR_ERR_NOMEM, "out of memory");
+    AGREE_ALLOC(v && u && acc && tot, "out of memory");
     for (int j = 0; j <= p; j++) v[j] = 1 / sqrt((double)p + 1);
     for (int it = 0; it < 50; it++) {
         memset(acc, 0, ((size_t)p + 1) * sizeof *acc);
@@ -628,7 +633,7 @@ gmr_err gmr__mlogit_fit(MPI_Comm comm, const gmr__seg_rows *r, const int *y, con
     double *z = malloc((size_t)C * sizeof *z), t = 1, m = 0;
     int64_t *acc = malloc(np * sizeof *acc);
     uint64_t lc = 0, gm = 0;
-    GMR_CHECK(yk && prev && g && z && acc, GMR_ERR_NOMEM, "out of memory for %zu coefficients", np);
+    AGREE_ALLOC(yk && prev && g && z && acc, "out of memory for %zu coefficients", np);
     for (size_t i = 0; i < r->n; i++) lc += trainable(y, use, C, i);
     GMR_CALL_MPI(MPI_Allreduce(&lc, &gm, 1, MPI_UINT64_T, MPI_SUM, comm));
     GMR_CHECK(gm > 0, GMR_ERR_DATA, "no labelled rows to train on");

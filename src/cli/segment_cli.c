@@ -32,6 +32,8 @@
 #include "stage/h5util.h"
 
 #define EXIT_USAGE 2
+/* an allocation check every rank agrees on (one MPI_Allreduce): nobody waits in a collective */
+#define AGREE_ALLOC(cond, ...) GMR_CALL(gmr__agree(comm, (cond) ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, __VA_ARGS__)))
 #define EXIT_DATAERR 65
 
 /* documented defaults (docs/segment.md, --help) */
@@ -45,10 +47,11 @@
 #define DEF_LOGIT_TOL 1e-5
 #define DEF_SAMPLE 1000
 #define DEF_SEED 1
+#define DEF_REPLICATE_MB 256
 
 typedef struct seg_opts {
     const char *input, *id, *labels, *label_col, *label_id, *output, *plot, *exclude;
-    int k, kmax, restarts, max_iter, supervised, cv, nlambda, no_plot, quiet, transform, sample, logit_iter;
+    int k, kmax, restarts, max_iter, supervised, cv, nlambda, no_plot, quiet, transform, sample, logit_iter, replicate_mb;
     double lambda, ratio;
     int have_lambda;
     unsigned long long seed;
@@ -84,13 +87,15 @@ void gmr__cli_segment_usage(FILE *f)
             "  --nlambda N           (default %d)\n"
             "  --logit-iter N        FISTA iterations per lambda (default %d)\n"
             "  --no-transform        no asinh of skewed columns (|skewness| > 2; default: transformed)\n"
+            "  --replicate-mb M      when the features take at most M MiB, every rank gets a copy and the\n"
+            "                        folds run in parallel, one per rank (default %d; 0: never)\n"
             "common:\n"
             "  --seed S              seeds the k-means++ draws and the folds (default %d)\n"
             "  --plot FILE.png       segment profiles (default: SEG.h5 with .png; needs gnuplot)\n"
             "  --no-plot\n"
             "  --quiet               print nothing but errors, warnings and the accuracy line\n"
             "exit status: 0 ok, 1 error, 2 usage, 65 bad input data\n",
-            DEF_KMAX, DEF_RESTARTS, DEF_MAX_ITER, DEF_SAMPLE, DEF_CV, DEF_RATIO, DEF_NLAMBDA, DEF_LOGIT_ITER, DEF_SEED);
+            DEF_KMAX, DEF_RESTARTS, DEF_MAX_ITER, DEF_SAMPLE, DEF_CV, DEF_RATIO, DEF_NLAMBDA, DEF_LOGIT_ITER, DEF_REPLICATE_MB, DEF_SEED);
 }
 
 /* ---- options -------------------------------------------------------------------------------- */
@@ -119,6 +124,7 @@ static int parse_opts(int argc, char **argv, seg_opts *o)
     o->transform = 1;
     o->sample = DEF_SAMPLE;
     o->logit_iter = DEF_LOGIT_ITER;
+    o->replicate_mb = DEF_REPLICATE_MB;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0, takes = 1;
@@ -145,6 +151,7 @@ static int parse_opts(int argc, char **argv, seg_opts *o)
         else if (strcmp(a, "--cv") == 0) rc = parse_int(v, 2, 1000, &o->cv);
         else if (strcmp(a, "--nlambda") == 0) rc = parse_int(v, 1, 1000, &o->nlambda);
         else if (strcmp(a, "--logit-iter") == 0) rc = parse_int(v, 1, 100000000, &o->logit_iter);
+        else if (strcmp(a, "--replicate-mb") == 0) rc = parse_int(v, 0, 1000000, &o->replicate_mb);
         else if (strcmp(a, "--lambda") == 0) {
             char *end;
             o->lambda = strtod(v, &end);
@@ -479,6 +486,25 @@ typedef struct seg_state {
     uint64_t *conf;  /* C x nseg */
 } seg_state;
 
+/* Collective: every rank's n ints, concatenated in rank order into out on every rank. */
+static gmr_err allgather_ints(MPI_Comm comm, const int *v, size_t n, int *out)
+{
+    gmr_err err = GMR_OK;
+    int size, mine = (int)n, *counts = NULL, *displs = NULL;
+    GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    counts = malloc((size_t)size * sizeof *counts);
+    displs = malloc((size_t)size * sizeof *displs);
+    AGREE_ALLOC(counts && displs, "out of memory");
+    GMR_CALL_MPI(MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    displs[0] = 0;
+    for (int r = 1; r < size; r++) displs[r] = displs[r - 1] + counts[r - 1];
+    GMR_CALL_MPI(MPI_Allgatherv(v, mine, MPI_INT, out, counts, displs, MPI_INT, comm));
+out:
+    free(counts);
+    free(displs);
+    return err;
+}
+
 /* Collective: per-segment means of the standardised features (exact sums). */
 static gmr_err segment_profiles(MPI_Comm comm, seg_state *s)
 {
@@ -487,7 +513,7 @@ static gmr_err segment_profiles(MPI_Comm comm, seg_state *s)
     size_t kp = (size_t)K * (size_t)p;
     int64_t *acc = calloc(kp + (size_t)K + 1, sizeof *acc), *tot = calloc(kp + (size_t)K + 1, sizeof *tot);
     s->profiles = calloc(kp + 1, sizeof *s->profiles);
-    GMR_CHECK(acc && tot && s->profiles, GMR_ERR_NOMEM, "out of memory");
+    AGREE_ALLOC(acc && tot && s->profiles, "out of memory");
     for (size_t i = 0; i < s->r.n; i++) {
         const double *x = s->r.x + i * (size_t)p;
         for (int j = 0; j < p; j++) acc[(size_t)s->segment[i] * (size_t)p + (size_t)j] += (int64_t)(x[j] * 0x1p32);
@@ -512,7 +538,7 @@ static gmr_err confusion(MPI_Comm comm, seg_state *s, const int *pred)
     uint64_t *loc = calloc(cells + 1, sizeof *loc);
     free(s->conf);
     s->conf = calloc(cells + 1, sizeof *s->conf);
-    GMR_CHECK(loc && s->conf, GMR_ERR_NOMEM, "out of memory");
+    AGREE_ALLOC(loc && s->conf, "out of memory");
     for (size_t i = 0; i < s->r.n; i++)
         if (s->label[i] >= 0) loc[(size_t)s->label[i] * (size_t)s->nseg + (size_t)pred[i]]++;
     GMR_CALL_MPI(MPI_Allreduce(loc, s->conf, (int)cells, MPI_UINT64_T, MPI_SUM, comm));
@@ -529,7 +555,7 @@ static gmr_err make_folds(MPI_Comm comm, seg_state *s, int F, uint64_t seed, uin
     int C = s->L.C, rank;
     uint64_t *loc = calloc((size_t)C + 1, sizeof *loc), *before = calloc((size_t)C + 1, sizeof *before);
     uint64_t *perm = NULL;
-    GMR_CHECK(loc && before, GMR_ERR_NOMEM, "out of memory");
+    AGREE_ALLOC(loc && before, "out of memory");
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     for (size_t i = 0; i < s->r.n; i++)
         if (s->label[i] >= 0) loc[s->label[i]]++;
@@ -542,7 +568,7 @@ static gmr_err make_folds(MPI_Comm comm, seg_state *s, int F, uint64_t seed, uin
         if (n == 0) continue;
         free(perm);
         perm = malloc(n * sizeof *perm);
-        GMR_CHECK(perm, GMR_ERR_NOMEM, "out of memory for the folds of %llu rows", (unsigned long long)n);
+        AGREE_ALLOC(perm, "out of memory for the folds of %llu rows", (unsigned long long)n);
         for (uint64_t q = 0; q < n; q++) perm[q] = q;
         for (uint64_t q = n - 1; q > 0; q--) { /* Fisher-Yates */
             uint64_t w = (x += 0x9e3779b97f4a7c15u, gmr__mix64(x)) % (q + 1), tmp = perm[q];
@@ -590,7 +616,7 @@ static gmr_err fit_selected(MPI_Comm comm, seg_state *s, const seg_opts *o, cons
     double lmax, lip = 0, *th = calloc(np, sizeof *th), *thbest = calloc(np, sizeof *thbest), lambda;
     uint64_t m, bestc = 0, corr = 0, tot = 0;
     gmr__mlogit_opts lo = {o->logit_iter, DEF_LOGIT_TOL};
-    GMR_CHECK(train && val && th && thbest, GMR_ERR_NOMEM, "out of memory");
+    AGREE_ALLOC(train && val && th && thbest, "out of memory");
     *iters_out = 0;
     GMR_CALL(gmr__mlogit_lambda_max(comm, &s->r, s->label, use, C, &lmax, &m));
     if (o->have_lambda) {
@@ -728,9 +754,9 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
             const char *c = strchr(p, ',');
             size_t len = c ? (size_t)(c - p) : strlen(p);
             char **t = realloc(excl, (size_t)(nexcl + 1) * sizeof *t);
-            GMR_CHECK(t, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(t, "out of memory");
             excl = t;
-            GMR_CHECK(excl[nexcl] = strndup(p, len), GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(excl[nexcl] = strndup(p, len), "out of memory");
             nexcl++;
             GMR_CHECK(find_column(s.t.names, s.t.ncols, excl[nexcl - 1]) >= 0, GMR_ERR_DATA, "%s: no column '%s' (--exclude)",
                       o->input, excl[nexcl - 1]);
@@ -740,7 +766,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
     }
     dest = malloc((size_t)s.t.ncols * sizeof *dest);
     s.col = malloc((size_t)s.t.ncols * sizeof *s.col);
-    GMR_CHECK(dest && s.col, GMR_ERR_NOMEM, "out of memory for %d columns", s.t.ncols);
+    AGREE_ALLOC(dest && s.col, "out of memory for %d columns", s.t.ncols);
     s.p = 0;
     for (int c = 0; c < s.t.ncols; c++) {
         int skip = c == idc;
@@ -796,7 +822,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
         GMR_CHECK(C >= 1, GMR_ERR_DATA, "%s: no labels in column '%s'", o->labels, o->label_col);
         for (size_t i = 0; i < s.r.n; i++) s.label[i] = lookup_label(&s.L, s.ids[i]);
         nclass = calloc((size_t)C + 1, sizeof *nclass);
-        GMR_CHECK(nclass, GMR_ERR_NOMEM, "out of memory");
+        AGREE_ALLOC(nclass, "out of memory");
         GMR_CALL(make_folds(comm, &s, o->cv, o->seed, nclass));
         for (int c = 0; c < C; c++) labelled += nclass[c];
         GMR_CHECK(labelled > 0, GMR_ERR_DATA, "%s: none of the customers of %s has a label (ids joined on '%s')", o->labels,
@@ -821,7 +847,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
     s.sc.missing = calloc((size_t)s.p, sizeof(uint64_t));
     s.sc.dropped = calloc((size_t)s.p, 1);
     s.sc.asinh = calloc((size_t)s.p, 1);
-    GMR_CHECK(s.sc.mean && s.sc.sd && s.sc.missing && s.sc.dropped && s.sc.asinh, GMR_ERR_NOMEM, "out of memory");
+    AGREE_ALLOC(s.sc.mean && s.sc.sd && s.sc.missing && s.sc.dropped && s.sc.asinh, "out of memory");
     GMR_CALL(gmr__seg_standardize(comm, &s.r, o->supervised && o->transform, &s.sc));
     for (int j = 0; j < s.p; j++) nimputed += s.sc.missing[j];
 
@@ -841,7 +867,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
             if (kmax < 2 || !sil) free(smp.x);
             GMR_CHECK(kmax >= 2, GMR_ERR_DATA, "%s: %llu customers: too few to choose k (give --k)", o->input,
                       (unsigned long long)s.r.total);
-            GMR_CHECK(sil, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(sil, "out of memory");
             for (int k = 2; k <= kmax && !err; k++) {
                 ko.k = k;
                 err = gmr__kmeans(MPI_COMM_SELF, &smp, &ko, &sk);
@@ -860,42 +886,71 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
         memcpy(s.segment, km.assign, s.r.n * sizeof *s.segment);
         if (o->labels) {
             uint64_t *kc = calloc((size_t)kchosen * (size_t)C + 1, sizeof *kc);
-            GMR_CHECK(kc, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(kc, "out of memory");
             GMR_CALL(confusion(comm, &s, s.segment));
             for (int c = 0; c < C; c++)
                 for (int q = 0; q < kchosen; q++) kc[(size_t)q * (size_t)C + (size_t)c] = s.conf[(size_t)c * (size_t)kchosen + (size_t)q];
             match = malloc((size_t)kchosen * sizeof *match);
             if (!match) free(kc);
-            GMR_CHECK(match, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(match, "out of memory");
             correct = gmr__seg_match(kchosen, C, kc, match);
             free(kc);
         }
     } else {
-        /* cross-validation: each fold predicted by a model fitted on the others */
+        /* cross-validation: each fold predicted by a model fitted on the others. When the
+         * features fit in --replicate-mb on every rank, they are gathered everywhere and the
+         * folds fitted in parallel, fold f on rank f mod size with no communication (tiny data
+         * sets are latency-bound otherwise); else every fold uses every rank. The sums are exact
+         * either way, so both give the same bits. */
         size_t np = ((size_t)s.p + 1) * (size_t)C;
-        unsigned char *use = malloc(s.r.n + 1);
-        int *chosen = calloc((size_t)o->cv, sizeof *chosen);
+        int replicate = size > 1 && (double)s.r.total * (double)s.p * 8 <= (double)o->replicate_mb * 1048576.0;
+        seg_state rep, *w = &s;
+        MPI_Comm wcomm = replicate ? MPI_COMM_SELF : comm;
+        unsigned char *use = NULL;
+        int *chosen = calloc((size_t)o->cv, sizeof *chosen), *yw = NULL;
         double lam;
+        memset(&rep, 0, sizeof rep);
         yhat = malloc((s.r.n + 1) * sizeof *yhat);
         s.theta = calloc(np, sizeof *s.theta);
-        if (!use || !chosen || !yhat || !s.theta) {
-            free(use);
-            free(chosen);
-            GMR_FAIL(GMR_ERR_NOMEM, "out of memory");
+        AGREE_ALLOC(chosen && yhat && s.theta, "out of memory");
+        if (replicate) {
+            GMR_CALL(gmr__seg_sample(comm, &s.r, INT32_MAX, 0, &rep.r));
+            rep.label = malloc((rep.r.n + 1) * sizeof *rep.label);
+            rep.fold = malloc((rep.r.n + 1) * sizeof *rep.fold);
+            AGREE_ALLOC(rep.label && rep.fold, "out of memory to replicate %llu customers", (unsigned long long)s.r.total);
+            GMR_CALL(allgather_ints(comm, s.label, s.r.n, rep.label));
+            GMR_CALL(allgather_ints(comm, s.fold, s.r.n, rep.fold));
+            rep.p = s.p;
+            rep.L = s.L; /* shared, freed with s */
+            w = &rep;
         }
-        for (size_t i = 0; i < s.r.n; i++) yhat[i] = -1;
-        for (int f = 0; f < o->cv && !err; f++) {
-            long it;
-            for (size_t i = 0; i < s.r.n; i++) use[i] = s.label[i] >= 0 && s.fold[i] != f;
-            err = fit_selected(comm, &s, o, use, (f + 1) % o->cv, s.theta, &lam, &chosen[f], &it);
+        use = malloc(w->r.n + 1);
+        yw = malloc((w->r.n + 1) * sizeof *yw);
+        AGREE_ALLOC(use && yw, "out of memory");
+        for (size_t i = 0; i < w->r.n; i++) yw[i] = -1;
+        for (int f = 0; f < o->cv; f++) {
+            long it = 0;
+            chosen[f] = -2;
+            if (replicate && f % size != rank) continue;
+            for (size_t i = 0; i < w->r.n; i++) use[i] = w->label[i] >= 0 && w->fold[i] != f;
+            /* replicated: MPI_COMM_SELF, no collective on comm until the agreement below */
+            err = fit_selected(wcomm, w, o, use, (f + 1) % o->cv, s.theta, &lam, &chosen[f], &it);
+            if (err) break;
             iters_total += it;
-            for (size_t i = 0; !err && i < s.r.n; i++)
-                if (s.label[i] >= 0 && s.fold[i] == f) yhat[i] = gmr__mlogit_predict(s.p, C, s.theta, s.r.x + i * (size_t)s.p);
-            if (!err && rank == 0 && !o->quiet)
-                gmr_log(GMR_LOG_INFO, "fold %d: lambda %.4g (path index %d), %ld FISTA iterations", f + 1, lam, chosen[f], it);
+            for (size_t i = 0; i < w->r.n; i++)
+                if (w->label[i] >= 0 && w->fold[i] == f) yw[i] = gmr__mlogit_predict(s.p, C, s.theta, w->r.x + i * (size_t)s.p);
+            gmr_log(GMR_LOG_INFO, "fold %d: lambda %.4g (path index %d), %ld FISTA iterations", f + 1, lam, chosen[f], it);
         }
+        if (replicate) { /* every rank agrees on the folds' status, then merges their results */
+            long itl = iters_total;
+            GMR_CALL(gmr__agree(comm, err));
+            GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, yw, (int)w->r.n, MPI_INT, MPI_MAX, comm));
+            GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, chosen, o->cv, MPI_INT, MPI_MAX, comm));
+            GMR_CALL_MPI(MPI_Allreduce(&itl, &iters_total, 1, MPI_LONG, MPI_SUM, comm));
+        }
+        for (size_t i = 0; i < s.r.n; i++) yhat[i] = yw[replicate ? s.r.first + i : i];
         if (!err) { /* the final model: every labelled row, lambda at the folds' median path index */
-            long it;
+            long it = 0;
             int sorted[1000];
             memcpy(sorted, chosen, (size_t)o->cv * sizeof *chosen);
             for (int a = 1; a < o->cv; a++)
@@ -905,28 +960,33 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
                     sorted[b - 1] = t;
                 }
             idx_int = sorted[o->cv / 2];
-            for (size_t i = 0; i < s.r.n; i++) use[i] = s.label[i] >= 0;
+            for (size_t i = 0; i < w->r.n; i++) use[i] = w->label[i] >= 0;
             {
                 seg_opts o2 = *o;
                 if (!o->have_lambda) { /* the same path position on all the labelled rows */
                     double lmax;
                     uint64_t m;
-                    err = gmr__mlogit_lambda_max(comm, &s.r, s.label, use, C, &lmax, &m);
+                    err = gmr__mlogit_lambda_max(wcomm, &w->r, w->label, use, C, &lmax, &m);
                     o2.lambda = o->nlambda == 1 ? lmax * o->ratio : lmax * pow(o->ratio, (double)idx_int / (o->nlambda - 1));
                     o2.have_lambda = 1;
                 }
-                if (!err) err = fit_selected(comm, &s, &o2, use, -1, s.theta, &lambda_final, &chosen[0], &it);
-                iters_total += it;
+                if (!err) err = fit_selected(wcomm, w, &o2, use, -1, s.theta, &lambda_final, &chosen[0], &it);
+                if (!err) iters_total += it;
             }
+            if (replicate) GMR_CALL(gmr__agree(comm, err));
         }
         free(use);
         free(chosen);
+        free(yw);
+        free(rep.r.x);
+        free(rep.label);
+        free(rep.fold);
         if (err) goto out;
         s.nseg = C;
         for (size_t i = 0; i < s.r.n; i++) s.segment[i] = gmr__mlogit_predict(s.p, C, s.theta, s.r.x + i * (size_t)s.p);
         GMR_CALL(confusion(comm, &s, yhat));
         match = malloc((size_t)C * sizeof *match);
-        GMR_CHECK(match, GMR_ERR_NOMEM, "out of memory");
+        AGREE_ALLOC(match, "out of memory");
         for (int c = 0; c < C; c++) match[c] = c;
         for (int c = 0; c < C; c++) correct += s.conf[(size_t)c * (size_t)C + (size_t)c];
     }
@@ -980,7 +1040,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
         free(ibuf);
         if (err) goto out;
         s.fnames = malloc((size_t)s.p * sizeof *s.fnames);
-        GMR_CHECK(s.fnames, GMR_ERR_NOMEM, "out of memory");
+        AGREE_ALLOC(s.fnames, "out of memory");
         for (int j = 0; j < s.p; j++) s.fnames[j] = s.t.names[s.col[j]];
         GMR_CALL(write_names(file, dxpl, rank, "features", s.p, s.fnames));
         GMR_CALL(write_1d(file, dxpl, "feature_mean", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, (uint64_t)s.p, 0,
@@ -998,7 +1058,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
         else GMR_CALL(write_matrix(file, dxpl, rank, "coef", s.p + 1, C, s.theta));
         if (o->labels) {
             double *cf = malloc((size_t)C * (size_t)s.nseg * sizeof *cf + 8);
-            GMR_CHECK(cf, GMR_ERR_NOMEM, "out of memory");
+            AGREE_ALLOC(cf, "out of memory");
             for (size_t q = 0; q < (size_t)C * (size_t)s.nseg; q++) cf[q] = (double)s.conf[q];
             err = write_names(file, dxpl, rank, "classes", C, s.L.classes);
             if (!err) err = write_matrix(file, dxpl, rank, "confusion", C, s.nseg, cf);
@@ -1006,7 +1066,7 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
             if (err) goto out;
             {
                 int32_t *mm = malloc((size_t)s.nseg * sizeof *mm);
-                GMR_CHECK(mm, GMR_ERR_NOMEM, "out of memory");
+                AGREE_ALLOC(mm, "out of memory");
                 for (int q = 0; q < s.nseg; q++) mm[q] = match[q];
                 err = write_1d(file, dxpl, "match", H5T_NATIVE_INT32, H5T_STD_I32LE, (uint64_t)s.nseg, 0,
                                rank == 0 ? (uint64_t)s.nseg : 0, mm);
