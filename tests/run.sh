@@ -660,6 +660,10 @@ for np in 1 3; do
     h5dump "$S/s$np.h5" | tail -n +2 > "$S/s$np.dump"
 done
 if cmp -s "$S/s1.dump" "$S/s3.dump"; then ok; else bad "segment: supervised np=3 differs from np=1"; fi
+# every fold on every rank (no replicated fold-parallel CV): the same file
+if mpi 2 "$G" segment --input "$S/f.csv" --id 1 --labels "$S/pw/labels.csv" --label-col 2 --supervised --cv 3 \
+    --nlambda 4 --replicate-mb 0 --output "$S/s0.h5" --no-plot > "$S/s0.txt" 2> "$T/log" \
+    && h5dump "$S/s0.h5" | tail -n +2 | cmp -s "$S/s1.dump" -; then ok; else bad "segment: --replicate-mb 0 differs"; cat "$S/s0.txt" "$T/log"; fi
 if command -v gnuplot > /dev/null 2>&1; then
     if [ -s "$S/s1.png" ]; then ok; else bad "segment: no profile plot"; fi
 fi
