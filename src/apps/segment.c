@@ -213,77 +213,106 @@ out:
     return err;
 }
 
-/* Collective: k-means++ seeds into c (k x p). dist: scratch of n. */
-static gmr_err seed_plusplus(MPI_Comm comm, const gmr__seg_rows *r, int k, uint64_t seed, double *c, double *dist,
-                             double *tmp)
+/* Collective: row g of rank `owner` to every rank (one MPI_Bcast). */
+static gmr_err bcast_row(MPI_Comm comm, const gmr__seg_rows *r, int owner, uint64_t g, double *out)
+{
+    gmr_err err = GMR_OK;
+    int rank;
+    GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == owner) memcpy(out, r->x + (size_t)(g - r->first) * (size_t)r->p, (size_t)r->p * sizeof *out);
+    GMR_CALL_MPI(MPI_Bcast(out, r->p, MPI_DOUBLE, owner, comm));
+out:
+    return err;
+}
+
+/* The rank holding global row g, from every rank's (first, n). */
+static int owner_of(const uint64_t *firsts, const uint64_t *counts, int size, uint64_t g)
+{
+    for (int q = 0; q < size; q++)
+        if (g >= firsts[q] && g < firsts[q] + counts[q]) return q;
+    return 0;
+}
+
+/* Collective: k-means++ seeds into c (k x p). dist: scratch of n. Two collectives per seed: an
+ * MPI_Allgather of the ranks' integer weight sums (which places every rank's range and gives the
+ * total), and the MPI_Bcast of the drawn row from its owner. The weight of a row is
+ * floor(2^32 d / (4096 p)): d <= 4096 p for values clipped to +-32, so weights stay below 2^32
+ * and their exact integer sums below 2^58; no global maximum is needed. */
+static gmr_err seed_plusplus(MPI_Comm comm, const gmr__seg_rows *r, int k, uint64_t seed, double *c, double *dist)
 {
     gmr_err err = GMR_OK;
     rng g = {seed};
-    int p = r->p;
-    uint64_t pick = rng_next(&g) % r->total;
-    GMR_CALL(fetch_row(comm, r, pick, tmp, c));
+    int p = r->p, size, rank, owner;
+    uint64_t pick = rng_next(&g) % r->total, mine[2] = {r->first, r->n}, *all = NULL, *firsts, *counts, *sums;
+    double scale = 0x1p32 / (4096.0 * (double)p);
+    GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
+    all = malloc((size_t)size * 4 * sizeof *all);
+    AGREE_ALLOC(all, "out of memory");
+    firsts = all;
+    counts = all + size;
+    sums = all + 2 * size;
+    {
+        uint64_t *pairs = all + 2 * size; /* (first, n) of every rank, then unpacked */
+        GMR_CALL_MPI(MPI_Allgather(mine, 2, MPI_UINT64_T, pairs, 2, MPI_UINT64_T, comm));
+        for (int q = 0; q < size; q++) firsts[q] = pairs[2 * q], counts[q] = pairs[2 * q + 1];
+    }
+    owner = owner_of(firsts, counts, size, pick);
+    GMR_CALL(bcast_row(comm, r, owner, pick, c));
     for (size_t i = 0; i < r->n; i++) dist[i] = dist2(r->x + i * (size_t)p, c, p);
     for (int q = 1; q < k; q++) {
-        double lmax = 0, gmax;
-        uint64_t local = 0, total = 0, before = 0, u, target = UINT64_MAX, gt;
-        int rank;
-        GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
-        for (size_t i = 0; i < r->n; i++)
-            if (dist[i] > lmax) lmax = dist[i];
-        GMR_CALL_MPI(MPI_Allreduce(&lmax, &gmax, 1, MPI_DOUBLE, MPI_MAX, comm));
-        /* integer weights floor(2^32 d / dmax): their sums are exact, so the draw is the same
-         * row whatever the split (2^32 x 2^26 rows < 2^64) */
-        for (size_t i = 0; gmax > 0 && i < r->n; i++) local += (uint64_t)(dist[i] / gmax * 0x1p32);
-        GMR_CALL_MPI(MPI_Exscan(&local, &before, 1, MPI_UINT64_T, MPI_SUM, comm));
-        if (rank == 0) before = 0;
-        GMR_CALL_MPI(MPI_Allreduce(&local, &total, 1, MPI_UINT64_T, MPI_SUM, comm));
+        uint64_t local = 0, total = 0, before = 0, u;
+        for (size_t i = 0; i < r->n; i++) local += (uint64_t)(dist[i] * scale);
+        GMR_CALL_MPI(MPI_Allgather(&local, 1, MPI_UINT64_T, sums, 1, MPI_UINT64_T, comm));
+        for (int o = 0; o < size; o++) total += sums[o];
         if (total == 0) { /* every row sits on a seed: take any row */
             pick = rng_next(&g) % r->total;
+            owner = owner_of(firsts, counts, size, pick);
         } else {
             u = rng_next(&g) % total;
-            if (u >= before && u < before + local) {
+            for (owner = 0; owner < size && u >= before + sums[owner]; owner++) before += sums[owner];
+            pick = UINT64_MAX;
+            if (rank == owner) {
                 uint64_t acc = before;
-                for (size_t i = 0; i < r->n; i++) {
-                    acc += (uint64_t)(dist[i] / gmax * 0x1p32);
-                    if (u < acc) {
-                        target = r->first + i;
-                        break;
-                    }
+                for (size_t i = 0; i < r->n && pick == UINT64_MAX; i++) {
+                    acc += (uint64_t)(dist[i] * scale);
+                    if (u < acc) pick = r->first + i;
                 }
             }
-            GMR_CALL_MPI(MPI_Allreduce(&target, &gt, 1, MPI_UINT64_T, MPI_MIN, comm));
-            pick = gt;
         }
-        GMR_CALL(fetch_row(comm, r, pick, tmp, c + (size_t)q * (size_t)p));
+        if (rank == owner) memcpy(c + (size_t)q * (size_t)p, r->x + (size_t)(pick - r->first) * (size_t)p, (size_t)p * sizeof *c);
+        GMR_CALL_MPI(MPI_Bcast(c + (size_t)q * (size_t)p, p, MPI_DOUBLE, owner, comm));
         for (size_t i = 0; i < r->n; i++) {
             double d = dist2(r->x + i * (size_t)p, c + (size_t)q * (size_t)p, p);
             if (d < dist[i]) dist[i] = d;
         }
     }
 out:
+    free(all);
     return err;
 }
 
-/* Collective: Lloyd iterations from the centroids in c. */
+/* Collective: Lloyd iterations from the centroids in c, one MPI_Allreduce each: the members'
+ * fixed-point sums, their counts and the number of changed assignments travel together. */
 static gmr_err lloyd(MPI_Comm comm, const gmr__seg_rows *r, int k, int max_iter, double *c, int *assign, double *dist,
                      uint64_t *count, double *inertia, int *iters, int *converged, double *tmp)
 {
     gmr_err err = GMR_OK;
     int p = r->p;
-    size_t kp = (size_t)k * (size_t)p;
-    int64_t *acc = malloc((kp + (size_t)k) * sizeof *acc + 8);
-    double *sums = malloc((kp + (size_t)k) * sizeof *sums + 8);
+    size_t kp = (size_t)k * (size_t)p, len = kp + (size_t)k + 1;
+    int64_t *acc = malloc(len * sizeof *acc), *tot = malloc(len * sizeof *tot);
     gmr__xsum in;
-    AGREE_ALLOC(acc && sums, "out of memory for %d centroids", k);
+    AGREE_ALLOC(acc && tot, "out of memory for %d centroids", k);
     for (size_t i = 0; i < r->n; i++) assign[i] = -1;
     *converged = 0;
-    for (*iters = 0; *iters <= max_iter; (*iters)++) {
-        uint64_t changed = 0, gchanged = 0;
-        /* assign */
+    for (*iters = 0;; (*iters)++) {
+        int64_t changed = 0;
+        memset(acc, 0, len * sizeof *acc);
         for (size_t i = 0; i < r->n; i++) {
             const double *x = r->x + i * (size_t)p;
             int best = 0;
             double bd = dist2(x, c, p);
+            int64_t *a;
             for (int q = 1; q < k; q++) {
                 double d = dist2(x, c + (size_t)q * (size_t)p, p);
                 if (d < bd) bd = d, best = q;
@@ -291,35 +320,21 @@ static gmr_err lloyd(MPI_Comm comm, const gmr__seg_rows *r, int k, int max_iter,
             changed += assign[i] != best;
             assign[i] = best;
             dist[i] = bd;
+            a = acc + (size_t)best * (size_t)p;
+            for (int j = 0; j < p; j++) a[j] += fx(x[j]);
+            acc[kp + (size_t)best]++;
         }
-        GMR_CALL_MPI(MPI_Allreduce(&changed, &gchanged, 1, MPI_UINT64_T, MPI_SUM, comm));
-        if (gchanged == 0) {
+        acc[kp + (size_t)k] = changed;
+        GMR_CALL_MPI(MPI_Allreduce(acc, tot, (int)len, MPI_INT64_T, MPI_SUM, comm));
+        for (int q = 0; q < k; q++) count[q] = (uint64_t)tot[kp + (size_t)q];
+        if (tot[kp + (size_t)k] == 0) { /* nothing moved: c are the means of these members */
             *converged = 1;
             break;
         }
         if (*iters == max_iter) break;
-        /* update: exact sums of the members, counts as integers too */
-        memset(acc, 0, (kp + (size_t)k) * sizeof *acc);
-        for (size_t i = 0; i < r->n; i++) {
-            const double *x = r->x + i * (size_t)p;
-            int64_t *a = acc + (size_t)assign[i] * (size_t)p;
-            for (int j = 0; j < p; j++) a[j] += fx(x[j]);
-            acc[kp + (size_t)assign[i]]++;
-        }
-        {
-            int64_t *tot = malloc((kp + (size_t)k) * sizeof *tot + 8);
-            AGREE_ALLOC(tot, "out of memory");
-            err = MPI_Allreduce(acc, tot, (int)(kp + (size_t)k), MPI_INT64_T, MPI_SUM, comm) == MPI_SUCCESS
-                      ? GMR_OK
-                      : GMR_ERROR(GMR_ERR_MPI, "MPI_Allreduce of the centroid sums failed");
-            for (int q = 0; !err && q < k; q++) {
-                count[q] = (uint64_t)tot[kp + (size_t)q];
-                for (int j = 0; j < p && count[q] > 0; j++)
-                    c[(size_t)q * (size_t)p + (size_t)j] = (double)tot[(size_t)q * (size_t)p + (size_t)j] / FX_SCALE / (double)count[q];
-            }
-            free(tot);
-            if (err) goto out;
-        }
+        for (int q = 0; q < k; q++)
+            for (int j = 0; j < p && count[q] > 0; j++)
+                c[(size_t)q * (size_t)p + (size_t)j] = (double)tot[(size_t)q * (size_t)p + (size_t)j] / FX_SCALE / (double)count[q];
         for (int q = 0; q < k; q++)
             if (count[q] == 0) { /* empty: re-seed with the row farthest from its centroid */
                 uint64_t g;
@@ -328,28 +343,12 @@ static gmr_err lloyd(MPI_Comm comm, const gmr__seg_rows *r, int k, int max_iter,
                 if (g >= r->first && g < r->first + r->n) dist[g - r->first] = 0;
             }
     }
-    /* final counts and inertia of the final assignment */
-    memset(acc, 0, (size_t)k * sizeof *acc);
     gmr__xsum_init(&in);
-    for (size_t i = 0; i < r->n; i++) {
-        acc[assign[i]]++;
-        gmr__xsum_add(&in, dist[i]);
-    }
-    {
-        int64_t tot[1024];
-        int64_t *t = k <= 1024 ? tot : malloc((size_t)k * sizeof *t);
-        AGREE_ALLOC(t, "out of memory");
-        err = MPI_Allreduce(acc, t, k, MPI_INT64_T, MPI_SUM, comm) == MPI_SUCCESS
-                  ? GMR_OK
-                  : GMR_ERROR(GMR_ERR_MPI, "MPI_Allreduce of the cluster counts failed");
-        for (int q = 0; q < k; q++) count[q] = (uint64_t)t[q];
-        if (t != tot) free(t);
-        if (err) goto out;
-    }
+    for (size_t i = 0; i < r->n; i++) gmr__xsum_add(&in, dist[i]);
     GMR_CALL(xsum_allreduce(comm, &in, 1, inertia));
 out:
     free(acc);
-    free(sums);
+    free(tot);
     return err;
 }
 
@@ -380,9 +379,9 @@ gmr_err gmr__kmeans(MPI_Comm comm, const gmr__seg_rows *r, const gmr__kmeans_opt
               "out of memory for k-means on %zu rows", r->n);
     res->inertia = INFINITY;
     for (int s = 0; s < (o->restarts > 0 ? o->restarts : 1); s++) {
-        double inertia;
-        int iters, conv;
-        GMR_CALL(seed_plusplus(comm, r, k, gmr__mix64(o->seed + 0x51ed27u * (uint64_t)(s + 1)), c, dist, tmp));
+        double inertia = 0;
+        int iters = 0, conv = 0;
+        GMR_CALL(seed_plusplus(comm, r, k, gmr__mix64(o->seed + 0x51ed27u * (uint64_t)(s + 1)), c, dist));
         GMR_CALL(lloyd(comm, r, k, o->max_iter, c, assign, dist, count, &inertia, &iters, &conv, tmp));
         if (inertia < res->inertia) { /* every rank sees the same inertia: the same choice */
             res->inertia = inertia;
