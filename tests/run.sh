@@ -27,8 +27,8 @@
 #    (constant column, n < p) and the error paths with their file:line reports.
 # 10. Customer segmentation (gridmr segment): k-means recovers the generator's classes exactly
 #    (checked from SEG.h5 with awk), k chosen by the silhouette, the same file on 1..4 ranks; the
-#    supervised classifier's cross-validated accuracy; empty cells, a class with no members and
-#    bad inputs with their file:line reports.
+#    supervised classifier's cross-validated accuracy (fold-parallel or not: the same file); HDF5
+#    input; empty cells, a class with no members and bad inputs with their file:line reports.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -679,6 +679,26 @@ if mpi 3 "$G" segment --input "$S/f.csv" --id customer_id --labels "$S/ghost.csv
     --output "$S/gh.h5" --no-plot > "$S/gh.txt" 2> "$T/log" && grep -q "class 'ghost_town' of .* has no member" "$T/log" \
     && grep -q '^  ghost_town .* 0$' "$S/gh.txt" && grep -q '^accuracy 1.000000$' "$S/gh.txt"; then ok
 else bad "segment: class with no members"; cat "$S/gh.txt" "$T/log"; fi
+# HDF5 input (one 1-D dataset per column, made with h5import; ids are the row numbers, since
+# h5import reads integers in 32 bits, and its values are rounded through single precision, so
+# the cluster numbering may differ from the CSV run's): the ids and the exact recovery as in CSV
+awk -F, 'BEGIN { OFS = "," } NR > 1 { $1 = NR - 1 } { print }' "$S/f.csv" > "$S/hc.csv"
+awk -F, 'NR == FNR { if (FNR > 1) cls[$1] = $2; next } FNR == 1 { print "customer_id,class"; next } { print FNR - 1 "," cls[$1] }' "$S/pw/labels.csv" "$S/f.csv" > "$S/hl.csv"
+h5args=""
+for c in $(seq 1 27); do
+    name=$(head -n 1 "$S/hc.csv" | cut -d, -f"$c")
+    tail -n +2 "$S/hc.csv" | cut -d, -f"$c" > "$S/hcol$c.txt"
+    if [ "$c" -eq 1 ]; then cls="TEXTIN"; out="IN"; else cls="TEXTFP"; out="FP"; fi
+    printf 'PATH %s\nINPUT-CLASS %s\nRANK 1\nDIMENSION-SIZES 600\nOUTPUT-CLASS %s\nOUTPUT-SIZE 64\n' "$name" "$cls" "$out" > "$S/hcol$c.conf"
+    h5args="$h5args $S/hcol$c.txt -c $S/hcol$c.conf"
+done
+rm -f "$S/hc.h5"
+# shellcheck disable=SC2086
+if h5import $h5args -o "$S/hc.h5" > "$T/log" 2>&1 \
+    && mpi 3 "$G" segment --input "$S/hc.h5" --id customer_id --labels "$S/hl.csv" --label-col class --k 6 --output "$S/h5in.h5" --no-plot > "$S/h5in.txt" 2>> "$T/log" \
+    && mpi 2 "$G" segment --input "$S/hc.csv" --id customer_id --labels "$S/hl.csv" --label-col class --k 6 --output "$S/csvin.h5" --no-plot > "$S/csvin.txt" 2>> "$T/log" \
+    && h5diff "$S/h5in.h5" "$S/csvin.h5" id id > /dev/null \
+    && grep -q '^accuracy 1.000000$' "$S/h5in.txt" && grep -q '^accuracy 1.000000$' "$S/csvin.txt"; then ok; else bad "segment: HDF5 input"; cat "$S/h5in.txt" "$T/log"; fi
 # bad inputs
 awk -F, 'BEGIN { OFS = "," } NR == 377 { $6 = "abc" } { print }' "$S/f.csv" > "$S/nan.csv"
 expect "segment: not a number" 65 "nan.csv:377: column 'h04': 'abc' is not a number" mpi 3 "$G" segment --input "$S/nan.csv" --id customer_id --k 3 --output "$S/e.h5"
