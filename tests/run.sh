@@ -43,6 +43,10 @@
 #    with the same result). One SKIP line when Slurm cannot be installed.
 # 22. make install into a temporary PREFIX; examples/peak.c built against it with pkg-config
 #    (shared and static) and run.
+# 10. Customer segmentation (gridmr segment): k-means recovers the generator's classes exactly
+#    (checked from SEG.h5 with awk), k chosen by the silhouette, the same file on 1..4 ranks; the
+#    supervised classifier's cross-validated accuracy (fold-parallel or not: the same file); HDF5
+#    input; empty cells, a class with no members and bad inputs with their file:line reports.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -68,7 +72,7 @@ for t in "$BUILD"/tests/check_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     case "$name" in
-    check_engine | check_stage | check_gen | check_lasso)
+    check_engine | check_stage | check_gen | check_lasso | check_segment)
         for np in 1 2 3 4; do
             if CK_FORK=no mpi "$np" "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name on $np ranks"; cat "$T/unit.log"; fi
             tail -n 1 "$T/unit.log" | sed "s/^/$name np=$np: /"
@@ -635,6 +639,100 @@ expect "lasso: missing input" 1 "nope.csv: No such file or directory" mpi 2 "$G"
 expect "lasso: predict, missing feature" 65 "no column named 'x3' (a feature of the model)" mpi 2 "$G" lasso --predict "$L/u.h5" --input "$L/points.csv"
 mpi 1 "$G" wordcount --quiet --input "$L/points.csv" --output "$L/wc.h5" > /dev/null 2>&1
 expect "lasso: predict, not a model" 65 "not a lasso model" mpi 2 "$G" lasso --predict "$L/wc.h5" --input "$L/d.csv"
+
+# ---- 10. customer segmentation (gridmr segment) ------------------------------------------------
+# Features from `gridmr gen` readings (tests/segment_features.awk: the 24-hour normalised
+# profile, log mean load, weekend ratio; one row per customer, 600 customers in 6 classes).
+# k-means must recover the generator's classes exactly (checked here from SEG.h5 against
+# labels.csv with awk: every cluster pure, one cluster per class), choose k = 6 by itself, and
+# write the same file on 1..4 ranks; the supervised classifier (3-fold CV) must reach 0.95 and
+# be the same on 1 and 3 ranks; then empty cells, a class with no members and bad inputs.
+S="$T/segment"
+mkdir -p "$S"
+"$G" gen --out "$S/pw" --size 8M --customers 600 --days 7 --mix 100:0:0 --quiet > "$T/log" 2>&1 || { bad "segment: gen"; cat "$T/log"; }
+awk -F, -f "$(dirname "$0")/segment_features.awk" "$S/pw/readings.csv" > "$S/f.csv"
+h5col() { # FILE DATASET: the values of a 1-D dataset, one a line
+    h5dump -d "$2" -y -w 1 -A 0 "$1" | awk '/DATA \{/ { on = 1; next } on && /^ *\}/ { on = 0 } on { gsub(/[ ",]/, ""); if ($0 != "") print }'
+}
+seg_pure() { # SEG.h5 labels.csv: every cluster holds one class, every class one cluster
+    h5col "$1" id > "$S/ids.txt"
+    h5col "$1" segment | paste -d, "$S/ids.txt" - | awk -F, 'NR == FNR { if (FNR > 1) cls[$1] = $2; next }
+        { key = $2 SUBSEP cls[$1]; if (!(key in seen)) { seen[key] = 1; nc[$2]++; nk[cls[$1]]++ } n++ }
+        END { for (c in nc) if (nc[c] != 1) bad = 1; for (k in nk) if (nk[k] != 1) bad = 1; exit bad || n != 600 }' "$2" -
+}
+for np in 1 2 3 4; do
+    if mpi "$np" "$G" segment --input "$S/f.csv" --id customer_id --labels "$S/pw/labels.csv" --label-col class \
+        --output "$S/k$np.h5" --no-plot > "$S/k$np.txt" 2> "$T/log" \
+        && grep -q '^accuracy 1.000000$' "$S/k$np.txt" && grep -q '^  k          6, the best mean silhouette' "$S/k$np.txt" \
+        && seg_pure "$S/k$np.h5" "$S/pw/labels.csv"; then ok; else bad "segment: k-means np=$np"; cat "$S/k$np.txt" "$T/log"; fi
+    h5dump "$S/k$np.h5" | tail -n +2 > "$S/k$np.dump"
+    if [ "$np" -gt 1 ]; then
+        if cmp -s "$S/k1.dump" "$S/k$np.dump"; then ok; else bad "segment: k-means np=$np differs from np=1"; fi
+    fi
+done
+for np in 1 3; do
+    if mpi "$np" "$G" segment --input "$S/f.csv" --id 1 --labels "$S/pw/labels.csv" --label-col 2 --supervised --cv 3 \
+        --nlambda 4 --output "$S/s$np.h5" --plot "$S/s$np.png" > "$S/s$np.txt" 2> "$T/log" \
+        && awk '/^accuracy / { found = 1; exit !($2 >= 0.95) } END { if (!found) exit 1 }' "$S/s$np.txt"; then ok
+    else bad "segment: supervised np=$np"; cat "$S/s$np.txt" "$T/log"; fi
+    h5dump "$S/s$np.h5" | tail -n +2 > "$S/s$np.dump"
+done
+if cmp -s "$S/s1.dump" "$S/s3.dump"; then ok; else bad "segment: supervised np=3 differs from np=1"; fi
+# every fold on every rank (no replicated fold-parallel CV): the same file
+if mpi 2 "$G" segment --input "$S/f.csv" --id 1 --labels "$S/pw/labels.csv" --label-col 2 --supervised --cv 3 \
+    --nlambda 4 --replicate-mb 0 --output "$S/s0.h5" --no-plot > "$S/s0.txt" 2> "$T/log" \
+    && h5dump "$S/s0.h5" | tail -n +2 | cmp -s "$S/s1.dump" -; then ok; else bad "segment: --replicate-mb 0 differs"; cat "$S/s0.txt" "$T/log"; fi
+if command -v gnuplot > /dev/null 2>&1; then
+    if [ -s "$S/s1.png" ]; then ok; else bad "segment: no profile plot"; fi
+fi
+# empty cells (and NA) are imputed and counted: 1 cell in 10 rows of column h05, 1 NA
+awk -F, 'BEGIN { OFS = "," } NR > 1 && NR % 10 == 0 { $7 = "" } NR == 5 { $9 = "NA" } { print }' "$S/f.csv" > "$S/gaps.csv"
+want=$(awk -F, 'NR > 1 && ($7 == "" || $9 == "NA") { n++ } END { print n + 0 }' "$S/gaps.csv")
+if mpi 2 "$G" segment --input "$S/gaps.csv" --id customer_id --labels "$S/pw/labels.csv" --label-col class --k 6 \
+    --output "$S/g.h5" --no-plot > "$S/g.txt" 2> "$T/log" && grep -q "($want empty cells imputed" "$S/g.txt" \
+    && grep -q '^accuracy 1.000000$' "$S/g.txt"; then ok; else bad "segment: empty cells ($want)"; cat "$S/g.txt" "$T/log"; fi
+# a class with no members among the customers: a warning, an empty row, exit 0
+{ cat "$S/pw/labels.csv"; echo "9999999999,ghost_town"; } > "$S/ghost.csv"
+if mpi 3 "$G" segment --input "$S/f.csv" --id customer_id --labels "$S/ghost.csv" --label-col class --k 6 \
+    --output "$S/gh.h5" --no-plot > "$S/gh.txt" 2> "$T/log" && grep -q "class 'ghost_town' of .* has no member" "$T/log" \
+    && grep -q '^  ghost_town .* 0$' "$S/gh.txt" && grep -q '^accuracy 1.000000$' "$S/gh.txt"; then ok
+else bad "segment: class with no members"; cat "$S/gh.txt" "$T/log"; fi
+# HDF5 input (one 1-D dataset per column, made with h5import; ids are the row numbers, since
+# h5import reads integers in 32 bits, and its values are rounded through single precision, so
+# the cluster numbering may differ from the CSV run's): the ids and the exact recovery as in CSV
+awk -F, 'BEGIN { OFS = "," } NR > 1 { $1 = NR - 1 } { print }' "$S/f.csv" > "$S/hc.csv"
+awk -F, 'NR == FNR { if (FNR > 1) cls[$1] = $2; next } FNR == 1 { print "customer_id,class"; next } { print FNR - 1 "," cls[$1] }' "$S/pw/labels.csv" "$S/f.csv" > "$S/hl.csv"
+h5args=""
+for c in $(seq 1 27); do
+    name=$(head -n 1 "$S/hc.csv" | cut -d, -f"$c")
+    tail -n +2 "$S/hc.csv" | cut -d, -f"$c" > "$S/hcol$c.txt"
+    if [ "$c" -eq 1 ]; then cls="TEXTIN"; out="IN"; else cls="TEXTFP"; out="FP"; fi
+    printf 'PATH %s\nINPUT-CLASS %s\nRANK 1\nDIMENSION-SIZES 600\nOUTPUT-CLASS %s\nOUTPUT-SIZE 64\n' "$name" "$cls" "$out" > "$S/hcol$c.conf"
+    h5args="$h5args $S/hcol$c.txt -c $S/hcol$c.conf"
+done
+rm -f "$S/hc.h5"
+# shellcheck disable=SC2086
+if h5import $h5args -o "$S/hc.h5" > "$T/log" 2>&1 \
+    && mpi 3 "$G" segment --input "$S/hc.h5" --id customer_id --labels "$S/hl.csv" --label-col class --k 6 --output "$S/h5in.h5" --no-plot > "$S/h5in.txt" 2>> "$T/log" \
+    && mpi 2 "$G" segment --input "$S/hc.csv" --id customer_id --labels "$S/hl.csv" --label-col class --k 6 --output "$S/csvin.h5" --no-plot > "$S/csvin.txt" 2>> "$T/log" \
+    && h5diff "$S/h5in.h5" "$S/csvin.h5" id id > /dev/null \
+    && grep -q '^accuracy 1.000000$' "$S/h5in.txt" && grep -q '^accuracy 1.000000$' "$S/csvin.txt"; then ok; else bad "segment: HDF5 input"; cat "$S/h5in.txt" "$T/log"; fi
+# bad inputs
+awk -F, 'BEGIN { OFS = "," } NR == 377 { $6 = "abc" } { print }' "$S/f.csv" > "$S/nan.csv"
+expect "segment: not a number" 65 "nan.csv:377: column 'h04': 'abc' is not a number" mpi 3 "$G" segment --input "$S/nan.csv" --id customer_id --k 3 --output "$S/e.h5"
+awk 'NR == 200 { print $0 ",1"; next } { print }' "$S/f.csv" > "$S/fields.csv"
+expect "segment: field count" 65 "fields.csv:200: expected 27 fields, found 28" mpi 2 "$G" segment --input "$S/fields.csv" --id customer_id --k 3 --output "$S/e.h5"
+expect "segment: no id column" 65 "no column 'cust'" mpi 2 "$G" segment --input "$S/f.csv" --id cust --k 3 --output "$S/e.h5"
+{ cat "$S/pw/labels.csv"; sed -n 2p "$S/pw/labels.csv" | sed 's/,.*/,ghost_town/'; } > "$S/dup.csv"
+expect "segment: conflicting labels" 65 "dup.csv:602: id '.*' already has another label" mpi 2 "$G" segment --input "$S/f.csv" --id customer_id --labels "$S/dup.csv" --label-col class --k 3 --output "$S/e.h5"
+expect "segment: no label column" 65 "labels.csv:1: no column 'kind'" mpi 2 "$G" segment --input "$S/f.csv" --id customer_id --labels "$S/pw/labels.csv" --label-col kind --k 3 --output "$S/e.h5"
+printf 'customer_id,class\n1,a\n2,b\n' > "$S/other.csv"
+expect "segment: no customer labelled" 65 "none of the customers" mpi 2 "$G" segment --input "$S/f.csv" --id customer_id --labels "$S/other.csv" --label-col class --k 3 --output "$S/e.h5"
+expect "segment: supervised without labels" 2 "needs --labels" mpi 1 "$G" segment --input "$S/f.csv" --id customer_id --supervised --output "$S/e.h5"
+expect "segment: bad k" 2 "--k 0: not a valid value" mpi 1 "$G" segment --input "$S/f.csv" --id customer_id --k 0 --output "$S/e.h5"
+head -4 "$S/f.csv" > "$S/three.csv"
+expect "segment: more clusters than customers" 2 "k = 5 clusters for 3 rows" mpi 2 "$G" segment --input "$S/three.csv" --id customer_id --k 5 --output "$S/e.h5"
+expect "segment: missing input" 1 "nope.csv: No such file or directory" mpi 2 "$G" segment --input "$S/nope.csv" --id customer_id --output "$S/e.h5"
 
 # ---- 8. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's

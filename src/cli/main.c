@@ -14,6 +14,7 @@
 #include "lasso_cli.h"
 #include "sync_cli.h"
 #include "pf_cli.h"
+#include "segment_cli.h"
 #include "gridmr/apps.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
@@ -49,6 +50,8 @@ static void usage(FILE *f)
             "  cpf --case FILE --scale F [--qlim] [--step S] continuation power flow to the nose (cpf --help)\n"
             "  vsm --case FILE --points N --seed S --output VSM.h5\n"
             "                                                batch voltage-stability margins (vsm --help)\n"
+            "  segment --input FEATURES.csv --id COL [--labels FILE --label-col COL] [--k K | --supervised\n"
+            "          --cv F] --output SEG.h5               customer segmentation (segment --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
@@ -306,6 +309,20 @@ int main(int argc, char **argv)
             return 1;
         }
         status = gmr_cli_sync(MPI_COMM_WORLD, argc - 1, argv + 1);
+        MPI_Finalize();
+        return status;
+    }
+    if (strcmp(argv[1], "segment") == 0) {
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                gmr__cli_segment_usage(stdout);
+                return 0;
+            }
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            fprintf(stderr, "gridmr: MPI_Init failed\n");
+            return 1;
+        }
+        status = gmr_cli_segment(MPI_COMM_WORLD, argc - 1, argv + 1);
         MPI_Finalize();
         return status;
     }

@@ -256,11 +256,28 @@ typedef struct scan_ctx {
     gmr_err fatal;       /* out of memory */
 } scan_ctx;
 
-static int parse_number(const char *p, size_t len, double *v, const char **why)
+/* NA, NaN, nan, ... (any case): a missing value when empty_nan is set */
+static int is_missing(const char *p, size_t len)
+{
+    static const char *const words[] = {"na", "nan"};
+    for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
+        size_t n = strlen(words[w]), i;
+        if (len != n) continue;
+        for (i = 0; i < n && (p[i] | 0x20) == words[w][i]; i++) {}
+        if (i == n) return 1;
+    }
+    return len == 0;
+}
+
+static int parse_number(const char *p, size_t len, int empty_nan, double *v, const char **why)
 {
     char buf[128], *end;
     while (len && (*p == ' ' || *p == '\t')) p++, len--;
-    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r')) len--;
+    if (empty_nan && is_missing(p, len)) {
+        *v = NAN;
+        return 0;
+    }
     if (len == 0) {
         *why = "is empty";
         return -1;
@@ -313,9 +330,11 @@ static gmr_err on_line(void *vctx, const char *line, size_t len, uint64_t off, i
         size_t ncap = s->cap ? 2 * s->cap : 1024;
         double *v = realloc(t->v, ncap * (size_t)t->width * sizeof *v + 8);
         uint64_t *l = realloc(t->line, ncap * sizeof *l);
+        char **x = t->text_col1 ? realloc(t->text, ncap * sizeof *x) : NULL;
         if (v) t->v = v;
         if (l) t->line = l;
-        if (!v || !l) {
+        if (x) t->text = x;
+        if (!v || !l || (t->text_col1 && !x)) {
             s->fatal = GMR_ERROR(GMR_ERR_NOMEM, "%s: cannot hold %zu rows of %d values", t->path, ncap, t->width);
             return GMR_OK;
         }
@@ -324,8 +343,22 @@ static gmr_err on_line(void *vctx, const char *line, size_t len, uint64_t off, i
     row = t->v + t->nrows * (size_t)t->width;
     for (int c = 0; c < t->ncols; c++) {
         const gmr_field *f = (const gmr_field *)(const void *)s->fields.data + c;
+        if (c == t->text_col1 - 1) {
+            const char *p = f->ptr;
+            size_t n = f->len;
+            while (n && (*p == ' ' || *p == '\t')) p++, n--;
+            while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r')) n--;
+            if (!(t->text[t->nrows] = malloc(n + 1))) {
+                s->fatal = GMR_ERROR(GMR_ERR_NOMEM, "%s: out of memory for the text of column '%s'", t->path, t->names[c]);
+                return GMR_OK;
+            }
+            memcpy(t->text[t->nrows], p, n);
+            t->text[t->nrows][n] = 0;
+            continue;
+        }
         if (s->dest[c] < 0) continue;
-        if (parse_number(f->ptr, f->len, &row[s->dest[c]], &why)) {
+        if (parse_number(f->ptr, f->len, t->empty_nan, &row[s->dest[c]], &why)) {
+            if (t->text_col1) free(t->text[t->nrows]);
             snprintf(s->why, sizeof s->why, "column '%.80s': '%.*s'%s %s", t->names[c], (int)(f->len > 40 ? 40 : f->len),
                      f->ptr, f->len > 40 ? "..." : "", why);
             s->bad_line = index;
@@ -380,7 +413,7 @@ static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
         if (dset >= 0) H5Dclose(dset);
         for (size_t i = 0; !local && i < nr; i++) {
             t->v[i * (size_t)width + (size_t)dest[c]] = tmp[i];
-            if (!isfinite(tmp[i]) && (bad_col < 0 || lo + i < bad_row)) {
+            if (!isfinite(tmp[i]) && !(t->empty_nan && isnan(tmp[i])) && (bad_col < 0 || lo + i < bad_row)) {
                 bad_col = c;
                 bad_row = lo + i;
                 bad_val = tmp[i];
@@ -466,6 +499,8 @@ void gmr__table_free(gmr__table *t)
     if (!t) return;
     for (int c = 0; c < t->ncols && t->names; c++) free(t->names[c]);
     free(t->names);
+    for (size_t i = 0; i < t->nrows && t->text; i++) free(t->text[i]);
+    free(t->text);
     free(t->v);
     free(t->line);
     memset(t, 0, sizeof *t);

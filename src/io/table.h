@@ -33,6 +33,12 @@ typedef struct gmr__table {
                            HDF5: its row number, 1-based */
     uint64_t first_row; /* global index of this rank's first row (rows of lower ranks before it) */
     uint64_t total_rows;
+    /* Options, set between gmr__table_header and gmr__table_read (both 0 after the header): */
+    int text_col1;      /* CSV: 1-based header column kept as text, not parsed (an id such as
+                           "PrimClass_Everett"); its dest must be -1. 0: none. Ignored for HDF5 */
+    int empty_nan;      /* 1: an empty field, or NA / NaN / nan, reads as NaN (the caller then
+                           treats missing values); 0: such a field is an error */
+    char **text;        /* with text_col1: each row's text of that column (trimmed), nrows of them */
 } gmr__table;
 
 /* Collective on comm: rank 0 reads the header line (or lists the HDF5 columns) and broadcasts
@@ -45,7 +51,8 @@ int gmr__table_column(const gmr__table *t, const char *name);
 
 /* Collective on comm: parse this rank's rows. dest[c] is where header column c goes in a row
  * of width values, or -1 to skip it (it is then not parsed at all). A row with the wrong number
- * of fields, or a parsed field that is empty or not a finite number, is GMR_ERR_DATA on every
+ * of fields, or a parsed field that is empty or not a finite number (unless empty_nan: then an
+ * empty or NA/NaN field is NaN), is GMR_ERR_DATA on every
  * rank, reported (once, by the rank that has it) as "path:line: what" ("path: row R: what"
  * for HDF5). Memory: 8 (width + 1) bytes per row plus a 1 MiB window (HDF5: one column of the
  * rank's rows). */
