@@ -51,7 +51,8 @@ static void usage(FILE *f)
             "  vsm --case FILE --points N --seed S --output VSM.h5\n"
             "                                                batch voltage-stability margins (vsm --help)\n"
             "  segment --input FEATURES.csv --id COL [--labels FILE --label-col COL] [--k K | --supervised\n"
-            "          --cv F] --output SEG.h5               customer segmentation (segment --help)\n"
+            "          --cv F] --output SEG.h5               customer segmentation (segment --help)\n");
+    fprintf(f,
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
