@@ -211,28 +211,27 @@ void gmr__fc_set_free(gmr__fc_set *set)
 static gmr_err finish_series(const char *path, acc *a, gmr__fc_series *s)
 {
     gmr_err err = GMR_OK;
-    char d0[11], d1[11];
-    const char *label = a->name[0] ? a->name : NULL;
+    char d0[11], d1[11], label[300];
+    if (a->name[0]) snprintf(label, sizeof label, "series '%.256s': ", a->name);
+    else label[0] = '\0';
     qsort(a->r, a->n, sizeof *a->r, rec_cmp);
     for (size_t i = 1; i < a->n; i++) {
         long t0 = a->r[i - 1].t, t1 = a->r[i].t;
         gmr__fc_format_date(t1 / 24, d1);
-        GMR_CHECK(t1 != t0, GMR_ERR_DATA, "%s:%ld: %s%s%s%s %s hour %ld repeats line %ld", path, a->r[i].line,
-                  label ? "series '" : "", label ? label : "", label ? "'" : "", label ? ":" : "", d1, t1 % 24 + 1,
-                  a->r[i - 1].line);
+        GMR_CHECK(t1 != t0, GMR_ERR_DATA, "%s:%ld: %s%s hour %ld repeats line %ld", path, a->r[i].line, label, d1,
+                  t1 % 24 + 1, a->r[i - 1].line);
         if (t1 != t0 + 1) {
             gmr__fc_format_date(t0 / 24, d0);
-            GMR_FAIL(GMR_ERR_DATA, "%s:%ld: %s%s%s%s gap in the hours: %ld missing between %s hour %ld (line %ld) and %s hour %ld",
-                     path, a->r[i].line, label ? "series '" : "", label ? label : "", label ? "'" : "", label ? ":" : "",
-                     t1 - t0 - 1, d0, t0 % 24 + 1, a->r[i - 1].line, d1, t1 % 24 + 1);
+            GMR_FAIL(GMR_ERR_DATA, "%s:%ld: %sgap in the hours: %ld missing between %s hour %ld (line %ld) and %s hour %ld",
+                     path, a->r[i].line, label, t1 - t0 - 1, d0, t0 % 24 + 1, a->r[i - 1].line, d1, t1 % 24 + 1);
         }
     }
     s->name = a->name;
     a->name = NULL;
     s->n = a->n;
     s->day0 = a->n ? a->r[0].t / 24 : 0;
-    GMR_CHECK(a->n == 0 || a->r[0].t % 24 == 0, GMR_ERR_DATA, "%s:%ld: a series must start at hour 1 of a day", path,
-              a->r[0].line);
+    GMR_CHECK(a->n == 0 || a->r[0].t % 24 == 0, GMR_ERR_DATA, "%s:%ld: %sa series must start at hour 1 of a day", path,
+              a->r[0].line, label);
     s->load = malloc((a->n + 1) * sizeof *s->load);
     s->temp = malloc((a->n + 1) * sizeof *s->temp);
     s->line = malloc((a->n + 1) * sizeof *s->line);
@@ -249,8 +248,8 @@ static gmr_err finish_series(const char *path, acc *a, gmr__fc_series *s)
         if (!isnan(s->temp[i])) continue;
         while (j < a->n && isnan(s->temp[j])) j++;
         GMR_CHECK(i > 0 && j < a->n && j - i <= GMR_FC_MAX_TEMP_GAP, GMR_ERR_DATA,
-                  "%s:%ld: temperature missing for %zu hour(s)%s (at most %d inside the series are interpolated)", path,
-                  s->line[i], j - i, i == 0 || j == a->n ? " at an end of the series" : "", GMR_FC_MAX_TEMP_GAP);
+                  "%s:%ld: %stemperature missing for %zu hour(s)%s (at most %d inside the series are interpolated)", path,
+                  s->line[i], label, j - i, i == 0 || j == a->n ? " at an end of the series" : "", GMR_FC_MAX_TEMP_GAP);
         for (size_t k = i; k < j; k++)
             s->temp[k] = s->temp[i - 1] + (s->temp[j] - s->temp[i - 1]) * (double)(k - i + 1) / (double)(j - i + 1);
         s->ninterp_temp += j - i;
