@@ -612,6 +612,8 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
         GMR_CALL(gmr_lasso_solve(l));
         GMR_CALL(gmr_lasso_get_info(l, &info));
         nl = info.nlambda;
+        gmr_log(GMR_LOG_INFO, "series %s: validation path of %d lambdas, %llu rows, %d features: statistics %.2f s, solve %.2f s",
+                label, nl, tot[0], d.p, info.t_stats, info.t_solve);
         lam = malloc((size_t)nl * sizeof *lam);
         ape = calloc(2 * (size_t)nl, sizeof *ape);
         GMR_CALL(gmr__agree(pcomm, lam && ape ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")));
@@ -644,6 +646,8 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
     GMR_CALL(gmr_lasso_solve(l));
     GMR_CALL(gmr_lasso_get_info(l, &info));
     GMR_CALL(gmr_lasso_get_fit(l, info.nlambda - 1, &fit));
+    gmr_log(GMR_LOG_INFO, "series %s: refit on %llu rows, %d lambdas: statistics %.2f s, solve %.2f s", label, tot[3],
+            info.nlambda, info.t_stats, info.t_solve);
     out->sr.lambda = fit.lambda;
     out->sr.nonzero = fit.nonzero;
     free(x);
