@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev \
-liblapacke-dev check pkg-config libxxhash-dev libjansson-dev make gcc"
+liblapacke-dev check pkg-config libxxhash-dev libjansson-dev make gcc gnuplot-nox"
 
 missing=""
 for p in $PKGS "$@"; do
