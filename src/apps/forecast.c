@@ -589,6 +589,7 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
               "series %s: %llu usable training hours for %d features (too short a training period or too many missing loads)",
               label, tot[3], d.p);
     out->sr.p = d.p;
+    out->sr.val_mape = NAN;
     out->sr.ntrain = (size_t)tot[3];
     out->sr.nskipped = (size_t)tot[2];
     gmr_lasso_options_init(&lo);

@@ -266,10 +266,15 @@ static void print_report(const fc_opts *o, const gmr__fc_result *r, const gmr__f
                interp);
     for (int i = 0; i < r->nseries; i++) {
         const gmr__fc_series_result *s = &r->sr[i];
-        printf("  series %-12s lambda %.4g (validation MAPE %.3f%%), %d of %d non-zero, %zu training hours (%zu "
-               "skipped): MAPE %.3f%% RMSE %.4g R^2 %.4f; naive MAPE %.3f%%\n",
-               series_label(r, i), s->lambda, s->val_mape, s->nonzero, s->p, s->ntrain, s->nskipped, s->fc.mape,
-               s->fc.rmse, s->fc.r2, s->naive.mape);
+        char val[64];
+        if (o->fo.lambda >= 0)
+            snprintf(val, sizeof val, "fixed by --lambda");
+        else
+            snprintf(val, sizeof val, "validation MAPE %.3f%%", s->val_mape);
+        printf("  series %-12s lambda %.4g (%s), %d of %d non-zero, %zu training hours (%zu skipped): MAPE %.3f%% RMSE "
+               "%.4g R^2 %.4f; naive MAPE %.3f%%\n",
+               series_label(r, i), s->lambda, val, s->nonzero, s->p, s->ntrain, s->nskipped, s->fc.mape, s->fc.rmse,
+               s->fc.r2, s->naive.mape);
     }
     if (r->nseries > 1)
         printf("  total (bottom-up sum of %d series): MAPE %.3f%% RMSE %.4g R^2 %.4f; naive MAPE %.3f%%\n", r->nseries,
