@@ -661,6 +661,10 @@ awk -F, 'NR > 1 { k = $2 " " $3; A[k] += $4; P[k] += $5; n[$1]++; e[$1] += ($5 -
 awk '$1 == "series" { sub("%", "", $NF); for (i = 1; i <= NF; i++) if ($i == "MAPE" && $(i - 1) ~ /:$/) { v = $(i + 1); sub("%", "", v); print $2, v } }
      /^  total/ { for (i = 1; i <= NF; i++) if ($i == "MAPE") { v = $(i + 1); sub("%", "", v); print "total", v; break } }' "$F/rep1.txt" | sort > "$F/got_mape.txt"
 if [ "$(wc -l < "$F/got_mape.txt")" -eq 4 ] && cmp -s "$F/ref_mape.txt" "$F/got_mape.txt"; then ok; else bad "forecast: report MAPEs differ from the CSV's"; diff "$F/ref_mape.txt" "$F/got_mape.txt"; fi
+# FC.h5 holds what the report says: the total's MAPE attribute, and 3 series x 336 forecasts
+h5m=$(h5dump -a /total/mape "$F/n1.h5" 2>/dev/null | awk '/\(0\):/ { printf "%.4f", $2 }')
+h5n=$(h5dump -H -d /series/2/forecast "$F/n1.h5" 2>/dev/null | grep -c 'SIMPLE { ( 336 )')
+if [ "$h5m" = "$(awk '$1 == "MAPE" { print $2 }' "$F/rep1.txt")" ] && [ "$h5n" = 1 ]; then ok; else bad "forecast: FC.h5 MAPE '$h5m' or shape differs from the report"; fi
 # the layout of `gridmr supply`'s forecasting table, day ahead (loads lagged 24 h and more)
 awk -v series=2 -v layout=supply -v from=2010-12-20 -v days=757 -v noise=1 -f "$GS" > "$F/supply.csv"
 # shellcheck disable=SC2086

@@ -1,6 +1,6 @@
 /* main.c: the `gridmr` command. Parses options, runs a built-in job on MPI_COMM_WORLD and
  * prints the summary on rank 0; `dump` and `gen --kind text|meter` run without MPI, `gen` of
- * the power data set and `lasso` (lasso_cli.c) on MPI_COMM_WORLD. This is the only place that decides exit statuses:
+ * the power data set, `lasso` (lasso_cli.c) and `forecast` (forecast_cli.c) on MPI_COMM_WORLD. This is the only place that decides exit statuses:
  * 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR), 75 stopped by SIGTERM or
  * SIGINT (EX_TEMPFAIL: rerun with --resume; Slurm scripts requeue). */
 #define _XOPEN_SOURCE 700
@@ -42,6 +42,8 @@ static void usage(FILE *f)
             "                                                (runs under mpirun; gen --help)\n"
             "  lasso --input DATA.csv --response COL --output MODEL.h5 [options]\n"
             "                                                distributed weighted LASSO (lasso --help)\n"
+            "  forecast --input FILE.csv --train FROM:TO --test FROM:TO --output FC.h5\n"
+            "                                                hourly load forecasts (forecast --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
