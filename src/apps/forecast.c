@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "gen/model.h"
 #include "gridmr/lasso.h"
@@ -700,6 +701,7 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
     size_t nt;
     fitted *fits = NULL;
     double t0;
+    clock_t c0;
     memset(r, 0, sizeof *r);
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     GMR_CALL_MPI(MPI_Comm_size(comm, &size));
@@ -721,15 +723,20 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
         if (!(r->names[i] = strdup(set->s[i].name))) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
     GMR_CALL(gmr__agree(comm, local));
     t0 = MPI_Wtime();
+    c0 = clock();
     /* each province fits its series in turn; an error stops the province (agreed inside it by
      * the LASSO and fit_series), then the whole job agrees */
     for (int i = topo->province; !local && i < ns; i += P) {
         local = fit_series(topo->prov, &set->s[i], o, (long)nt, &fits[i]);
         if (local) gmr__err_context("series %d '%s'", i + 1, set->s[i].name);
     }
-    GMR_CALL(gmr__agree(comm, local));
+    /* before the agreement, where a rank that finished first would spin in the collective */
     r->t_fit = MPI_Wtime() - t0;
+    r->cpu_max = r->cpu_sum = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    GMR_CALL(gmr__agree(comm, local));
     GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &r->t_fit, 1, MPI_DOUBLE, MPI_MAX, comm));
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &r->cpu_max, 1, MPI_DOUBLE, MPI_MAX, comm));
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &r->cpu_sum, 1, MPI_DOUBLE, MPI_SUM, comm));
     /* HQ collects every series' forecasts and figures from its province's leader */
     if (rank == 0) {
         r->actual = malloc(((size_t)ns * nt + 1) * sizeof(double));

@@ -106,6 +106,7 @@ typedef struct gmr__fc_result {
     gmr__fc_series_result *sr;
     gmr__fc_metrics total, total_naive_m;
     double t_fit;             /* seconds, max over ranks */
+    double cpu_max, cpu_sum;  /* CPU seconds of the fits: the largest of a rank, and the sum */
 } gmr__fc_result;
 
 /* Collective on comm. Every rank passes the same set (each read the file). Series s is fitted by

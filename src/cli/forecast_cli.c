@@ -279,7 +279,7 @@ static void print_report(const fc_opts *o, const gmr__fc_result *r, const gmr__f
     if (r->nseries > 1)
         printf("  total (bottom-up sum of %d series): MAPE %.3f%% RMSE %.4g R^2 %.4f; naive MAPE %.3f%%\n", r->nseries,
                r->total.mape, r->total.rmse, r->total.r2, r->total_naive_m.mape);
-    printf("  fit time %.2f s\n", r->t_fit);
+    printf("  fit time %.2f s (CPU: %.2f s on the busiest rank, %.2f s on all)\n", r->t_fit, r->cpu_max, r->cpu_sum);
     printf("test hours %zu\n", r->total.n);
     printf("RMSE %.6g\n", r->total.rmse);
     printf("R^2 %.6f\n", r->total.r2);
