@@ -642,7 +642,7 @@ for np in 1 3; do
     if grep -q '^MAPE 0.0000$' "$T/out" && awk '$1 == "RMSE" { exit !($2 < 1e-5) }' "$T/out"; then ok; else bad "forecast exact vanilla np=$np: not recovered"; cat "$T/out"; fi
 done
 # shellcheck disable=SC2086
-expect "forecast exact recency" 0 "" mpi 2 "$G" forecast --input "$F/exact.csv" $FCT --temp-lags 1 --temp-days 1 --nlambda 10 --no-plot --output "$F/r.h5"
+expect "forecast exact recency" 0 "" mpi 1 "$G" forecast --input "$F/exact.csv" $FCT --temp-lags 1 --temp-days 1 --nlambda 10 --no-plot --output "$F/r.h5"
 if awk '$1 == "MAPE" { m = $2 } END { exit !(m != "" && m < 0.05) }' "$T/out"; then ok; else bad "forecast exact recency: MAPE not below 0.05%"; cat "$T/out"; fi
 for np in 1 2 3 4; do
     # shellcheck disable=SC2086
