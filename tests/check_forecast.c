@@ -205,6 +205,35 @@ START_TEST(test_reader_errors)
 }
 END_TEST
 
+START_TEST(test_reader_holiday_column)
+{
+    char path[512], text[4096];
+    gmr__fc_set set;
+    gmr__fc_columns c = gef_cols(NULL);
+    size_t n = (size_t)sprintf(text, "Date,Hour,load,T,holiday\n");
+    for (int h = 1; h <= 24; h++) n += (size_t)sprintf(text + n, "2014-03-01,%d,1,2,%d\n", h, h >= 20);
+    write_file("hol.csv", text, path, sizeof path);
+    c.holiday = "holiday";
+    ck_assert_int_eq(gmr__fc_read_csv(path, &c, &set), GMR_OK);
+    ck_assert_ptr_nonnull(set.s[0].hol);
+    for (int h = 0; h < 24; h++) ck_assert_int_eq(set.s[0].hol[h], h >= 19);
+    gmr__fc_set_free(&set);
+    c.holiday = NULL;
+    ck_assert_int_eq(gmr__fc_read_csv(path, &c, &set), GMR_OK);
+    ck_assert_ptr_null(set.s[0].hol);
+    gmr__fc_set_free(&set);
+    c.holiday = "holiday";
+    strcpy(strstr(text, "2014-03-01,5,1,2,0"), "2014-03-01,5,1,2,yes\n");
+    write_file("hol.csv", text, path, sizeof path);
+    gmr_err_clear();
+    ck_assert_int_eq(gmr__fc_read_csv(path, &c, &set), GMR_ERR_DATA);
+    ck_assert_msg(strstr(gmr_err_message(), ":6: holiday 'yes' is not 0 or 1"), "%s", gmr_err_message());
+    c.holiday = "festival";
+    ck_assert_int_eq(gmr__fc_read_csv(path, &c, &set), GMR_ERR_DATA);
+    ck_assert_msg(strstr(gmr_err_message(), ":1: no holiday column 'festival'"), "%s", gmr_err_message());
+}
+END_TEST
+
 START_TEST(test_metrics)
 {
     double a[5] = {100, 200, NAN, 400, 0}, f[5] = {110, 190, 5, NAN, 3};
@@ -232,6 +261,7 @@ int main(void)
     tcase_add_test(tc, test_holidays);
     tcase_add_test(tc, test_reader_ok);
     tcase_add_test(tc, test_reader_errors);
+    tcase_add_test(tc, test_reader_holiday_column);
     tcase_add_test(tc, test_metrics);
     suite_add_tcase(s, tc);
     rc = run_suite(s);

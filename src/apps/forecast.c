@@ -123,6 +123,7 @@ typedef struct rec {
     long t; /* hour index: day * 24 + hour - 1 */
     long line;
     double load, temp;
+    int hol;
 } rec;
 
 typedef struct acc {
@@ -202,6 +203,7 @@ void gmr__fc_set_free(gmr__fc_set *set)
         free(set->s[i].load);
         free(set->s[i].temp);
         free(set->s[i].line);
+        free(set->s[i].hol);
     }
     free(set->s);
     set->s = NULL;
@@ -209,7 +211,7 @@ void gmr__fc_set_free(gmr__fc_set *set)
 }
 
 /* Sorted records -> a series of consecutive hours, with the checks. */
-static gmr_err finish_series(const char *path, acc *a, gmr__fc_series *s)
+static gmr_err finish_series(const char *path, acc *a, int with_hol, gmr__fc_series *s)
 {
     gmr_err err = GMR_OK;
     char d0[11], d1[11], label[300];
@@ -236,8 +238,10 @@ static gmr_err finish_series(const char *path, acc *a, gmr__fc_series *s)
     s->load = malloc((a->n + 1) * sizeof *s->load);
     s->temp = malloc((a->n + 1) * sizeof *s->temp);
     s->line = malloc((a->n + 1) * sizeof *s->line);
-    GMR_CHECK(s->load && s->temp && s->line, GMR_ERR_NOMEM, "out of memory for %zu hours", a->n);
+    if (with_hol) s->hol = malloc(a->n + 1);
+    GMR_CHECK(s->load && s->temp && s->line && (s->hol || !with_hol), GMR_ERR_NOMEM, "out of memory for %zu hours", a->n);
     for (size_t i = 0; i < a->n; i++) {
+        if (s->hol) s->hol[i] = (unsigned char)a->r[i].hol;
         s->load[i] = a->r[i].load;
         s->temp[i] = a->r[i].temp;
         s->line[i] = a->r[i].line;
@@ -266,7 +270,7 @@ gmr_err gmr__fc_read_csv(const char *path, const gmr__fc_columns *cols, gmr__fc_
     FILE *f = NULL;
     char *line = NULL, **fld = NULL;
     size_t lcap = 0;
-    int fcap = 0, nf, cd, ch, cl, ct, cs = -1, need, last = -1;
+    int fcap = 0, nf, cd, ch, cl, ct, cs = -1, chol = -1, need, last = -1;
     long lineno = 1;
     acc *a = NULL;
     int na = 0;
@@ -288,7 +292,12 @@ gmr_err gmr__fc_read_csv(const char *path, const gmr__fc_columns *cols, gmr__fc_
         cs = find_col(fld, nf, cols->series);
         GMR_CHECK(cs >= 0, GMR_ERR_DATA, "%s:1: no series column '%s'", path, cols->series);
     }
+    if (cols->holiday) {
+        chol = find_col(fld, nf, cols->holiday);
+        GMR_CHECK(chol >= 0, GMR_ERR_DATA, "%s:1: no holiday column '%s'", path, cols->holiday);
+    }
     need = cd > ch ? cd : ch;
+    need = need > chol ? need : chol;
     need = need > cl ? need : cl;
     need = need > ct ? need : ct;
     need = need > cs ? need : cs;
@@ -313,6 +322,12 @@ gmr_err gmr__fc_read_csv(const char *path, const gmr__fc_columns *cols, gmr__fc_
         GMR_CHECK(cell(fld[cl], &r.load) >= 0, GMR_ERR_DATA, "%s:%ld: load '%s' is not a number", path, lineno, fld[cl]);
         GMR_CHECK(cell(fld[ct], &r.temp) >= 0, GMR_ERR_DATA, "%s:%ld: temperature '%s' is not a number", path, lineno,
                   fld[ct]);
+        r.hol = 0;
+        if (chol >= 0) {
+            GMR_CHECK(strcmp(fld[chol], "0") == 0 || strcmp(fld[chol], "1") == 0, GMR_ERR_DATA,
+                      "%s:%ld: holiday '%s' is not 0 or 1", path, lineno, fld[chol]);
+            r.hol = fld[chol][0] == '1';
+        }
         r.t = day * 24 + h - 1;
         r.line = lineno;
         sname = cs >= 0 ? fld[cs] : "";
@@ -343,7 +358,7 @@ gmr_err gmr__fc_read_csv(const char *path, const gmr__fc_columns *cols, gmr__fc_
     set->s = calloc((size_t)na, sizeof *set->s);
     GMR_CHECK(set->s, GMR_ERR_NOMEM, "out of memory");
     set->nseries = na;
-    for (int i = 0; i < na; i++) GMR_CALL(finish_series(path, &a[i], &set->s[i]));
+    for (int i = 0; i < na; i++) GMR_CALL(finish_series(path, &a[i], chol >= 0, &set->s[i]));
 out:
     if (err) gmr__fc_set_free(set);
     for (int i = 0; i < na; i++) {
@@ -444,7 +459,7 @@ static int design_row(const design *d, size_t i, double *x)
     if (wd * 24 + h > 0) x[c + wd * 24 + h - 1] = 1;
     c += 167;
     if (d->o->design == GMR_FC_RECENCY && d->o->holidays) {
-        if (gmr__fc_us_holiday(day)) x[c + h] = 1;
+        if (s->hol ? s->hol[i] : gmr__fc_us_holiday(day)) x[c + h] = 1;
         c += 24;
     }
     for (int v = 0; v < d->ntv; v++) {

@@ -24,6 +24,7 @@ typedef struct gmr__fc_series {
     double *load;        /* NaN when the cell is empty */
     double *temp;        /* never NaN after reading (short gaps interpolated) */
     long *line;          /* the source line of each hour */
+    unsigned char *hol;  /* holiday flags from the input's holiday column, or NULL */
     size_t nmissing_load;
     size_t ninterp_temp;
 } gmr__fc_series;
@@ -35,6 +36,7 @@ typedef struct gmr__fc_set {
 
 typedef struct gmr__fc_columns {
     const char *date, *hour, *load, *temp, *series; /* names or 1-based numbers; series NULL: one */
+    const char *holiday; /* a 0/1 column of holiday flags (NULL: the built-in US list) */
 } gmr__fc_columns;
 
 #define GMR_FC_MAX_TEMP_GAP 6 /* hours of missing temperature filled by linear interpolation */

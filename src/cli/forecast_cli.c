@@ -58,6 +58,8 @@ void gmr__cli_forecast_usage(FILE *f)
             "  --temp-lags L         hourly temperature lags in the recency design (default %d)\n"
             "  --temp-days D         daily temperature means of the previous D days (default %d)\n"
             "  --no-holidays         no holiday x hour terms (default: US holidays, docs/forecast.md)\n"
+            "  --holiday-col COL     holidays from a 0/1 column of the input instead (e.g. `holiday` of\n"
+            "                        gridmr supply's forecasting table)\n"
             "  --lambda L            fixed lambda per training hour (0: least squares); no validation\n"
             "  --nlambda N           validation path length (default %d)\n"
             "  --lambda-min-ratio R  smallest / largest lambda of the path (default %g)\n"
@@ -134,6 +136,7 @@ static int parse_opts(int argc, char **argv, fc_opts *o)
         else if (strcmp(a, "--hour-col") == 0) o->cols.hour = v;
         else if (strcmp(a, "--load-col") == 0) o->cols.load = v;
         else if (strcmp(a, "--temp-col") == 0) o->cols.temp = v;
+        else if (strcmp(a, "--holiday-col") == 0) o->cols.holiday = v;
         else if (strcmp(a, "--train") == 0) {
             o->train = v;
             if (parse_range(v, &o->fo.train_from, &o->fo.train_to)) return fail(o, "--train: '%s' is not FROM:TO (YYYY-MM-DD:YYYY-MM-DD, FROM <= TO)", v);
@@ -168,6 +171,7 @@ static int parse_opts(int argc, char **argv, fc_opts *o)
     if (!o->train) return fail(o, "%s", "--train FROM:TO is required");
     if (!o->test) return fail(o, "%s", "--test FROM:TO is required");
     if (!o->output) return fail(o, "%s", "--output FC.h5 is required");
+    if (o->cols.holiday && !o->fo.holidays) return fail(o, "%s", "--holiday-col and --no-holidays contradict each other");
     if (o->fo.test_from <= o->fo.train_to) return fail(o, "--test %s must start after the training period", o->test);
     if (o->fo.test_to - o->fo.test_from > 366 * 50) return fail(o, "--test %s: more than 50 years", o->test);
     return 0;
