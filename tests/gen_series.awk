@@ -12,7 +12,8 @@
 # load is an exact function of the vanilla design's terms (trend, month, weekday x hour, T^1..3
 # and T x hour), so a least-squares fit of that design recovers it exactly.
 # layout=supply writes the columns of `gridmr supply`'s forecasting table:
-# province,date,hour,load_kwh,temperature_c.
+# province,date,hour,load_kwh,temperature_c,weekday,month,holiday (holiday: 1 on 1 January and
+# 25 December).
 function days_from_civil(y, m, d,    era, yoe, doy, doe) {
     y -= m <= 2
     era = int((y >= 0 ? y : y - 399) / 400)
@@ -27,7 +28,7 @@ BEGIN {
     split(from, f, "-"); y = f[1] + 0; m = f[2] + 0; dd = f[3] + 0
     ml = "31 28 31 30 31 30 31 31 30 31 30 31"; split(ml, mlen, " ")
     named = series > 1 || layout == "supply"
-    if (layout == "supply") print "province,date,hour,load_kwh,temperature_c"
+    if (layout == "supply") print "province,date,hour,load_kwh,temperature_c,weekday,month,holiday"
     else print (named ? "zone," : "") "Date,Hour,load,T"
     for (d = 0; d < days; d++) {
         z = days_from_civil(y, m, dd); wd = ((z + 3) % 7 + 7) % 7
@@ -41,7 +42,9 @@ BEGIN {
                 w = sin(pi * h / 24) - 0.3 * (wd >= 5) + 0.05 * wd
                 load = b * (1 + 0.05 * cos(m) + 0.1 * w) + 0.01 * i + k * (3 * (T - 55) + 0.08 * (T - 55) ^ 2) \
                        + 0.4 * (T - 55) * cos(2 * pi * h / 24) + noise * b * 0.02 * sin(0.731 * i) * cos(0.117 * i)
-                printf "%s%s,%d,%.10g,%.6f\n", named ? "p" k "," : "", date, h, load, T
+                printf "%s%s,%d,%.10g,%.6f", named ? "p" k "," : "", date, h, load, T
+                if (layout == "supply") printf ",%d,%d,%d", wd + 1, m, (m == 1 && dd == 1) || (m == 12 && dd == 25)
+                printf "\n"
             }
         }
         leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
