@@ -646,7 +646,7 @@ expect "forecast exact recency" 0 "" mpi 1 "$G" forecast --input "$F/exact.csv" 
 if awk '$1 == "MAPE" { m = $2 } END { exit !(m != "" && m < 0.05) }' "$T/out"; then ok; else bad "forecast exact recency: MAPE not below 0.05%"; cat "$T/out"; fi
 for np in 1 2 3 4; do
     # shellcheck disable=SC2086
-    expect "forecast 3 series np=$np" 0 "" mpi "$np" "$G" forecast --input "$F/noisy.csv" --series zone $FCT --design vanilla --nlambda 10 --csv "$F/fc$np.csv" --output "$F/n$np.h5"
+    expect "forecast 3 series np=$np" 0 "" mpi "$np" "$G" forecast --input "$F/noisy.csv" --series zone $FCT --design vanilla --nlambda 10 --reconcile --csv "$F/fc$np.csv" --output "$F/n$np.h5"
     grep -v '^gridmr forecast:\|fit time\|^plot\|^output' "$T/out" > "$F/rep$np.txt"
     [ -s "$F/n$np.png" ] || command -v gnuplot > /dev/null || grep -q "skipped" "$T/out" || bad "forecast np=$np: no plot"
 done
@@ -667,12 +667,18 @@ awk -F, 'NR > 1 { k = $2 " " $3; A[k] += $4; P[k] += $5; n[$1]++; e[$1] += ($5 -
           for (k in A) { t += (P[k] - A[k]) / A[k] * ((P[k] - A[k]) / A[k] < 0 ? -1 : 1); m++ }
           printf "total %.3f\n", 100 * t / m }' "$F/fc1.csv" | sort > "$F/ref_mape.txt"
 awk '$1 == "series" { sub("%", "", $NF); for (i = 1; i <= NF; i++) if ($i == "MAPE" && $(i - 1) ~ /:$/) { v = $(i + 1); sub("%", "", v); print $2, v } }
-     /^  total/ { for (i = 1; i <= NF; i++) if ($i == "MAPE") { v = $(i + 1); sub("%", "", v); print "total", v; break } }' "$F/rep1.txt" | sort > "$F/got_mape.txt"
+     /^  total \(bottom-up/ { for (i = 1; i <= NF; i++) if ($i == "MAPE") { v = $(i + 1); sub("%", "", v); print "total", v; break } }' "$F/rep1.txt" | sort > "$F/got_mape.txt"
 if [ "$(wc -l < "$F/got_mape.txt")" -eq 4 ] && cmp -s "$F/ref_mape.txt" "$F/got_mape.txt"; then ok; else bad "forecast: report MAPEs differ from the CSV's"; diff "$F/ref_mape.txt" "$F/got_mape.txt"; fi
 # FC.h5 holds what the report says: the total's MAPE attribute, and 3 series x 336 forecasts
 h5m=$(h5dump -a /total/mape "$F/n1.h5" 2>/dev/null | awk '/\(0\):/ { printf "%.4f", $2 }')
 h5n=$(h5dump -H -d /series/2/forecast "$F/n1.h5" 2>/dev/null | grep -c 'SIMPLE { ( 336 )')
 if [ "$h5m" = "$(awk '$1 == "MAPE" { print $2 }' "$F/rep1.txt")" ] && [ "$h5n" = 1 ]; then ok; else bad "forecast: FC.h5 MAPE '$h5m' or shape differs from the report"; fi
+# --reconcile: the reconciled total is bottom-up + w (direct - bottom-up), w the file's weight
+h5vals() { h5dump -d "$1" -c 24 "$2" 2>/dev/null | awk '/DATA \{/ { on = 1; next } on && /\}/ { exit } on { gsub(/\([0-9]+\):/, ""); gsub(/,/, " "); for (i = 1; i <= NF; i++) print $i }'; }
+h5w=$(h5dump -a /reconcile_weight "$F/n1.h5" 2>/dev/null | awk '/\(0\):/ { print $2 }')
+h5vals /total/forecast "$F/n1.h5" > "$F/bu.txt"; h5vals /total_direct/forecast "$F/n1.h5" > "$F/di.txt"; h5vals /total_reconciled/forecast "$F/n1.h5" > "$F/rc.txt"
+if [ -n "$h5w" ] && [ "$(wc -l < "$F/rc.txt")" -eq 24 ] && paste "$F/bu.txt" "$F/di.txt" "$F/rc.txt" | awk -v w="$h5w" '{ e = $1 + w * ($2 - $1) - $3; if (e < 0) e = -e; if (e > 1e-5 * $3) bad = 1 } END { exit bad }' \
+    && grep -q '^  total (reconciled, WLS' "$F/rep1.txt" && grep -q '^reconciled MAPE ' "$F/rep1.txt"; then ok; else bad "forecast --reconcile: reconciled total is not bottom-up + w (direct - bottom-up)"; fi
 # the layout of `gridmr supply`'s forecasting table, day ahead (loads lagged 24 h and more)
 awk -v series=2 -v layout=supply -v from=2010-12-20 -v days=757 -v noise=1 -f "$GS" > "$F/supply.csv"
 # shellcheck disable=SC2086

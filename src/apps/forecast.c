@@ -667,6 +667,7 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
             info.nlambda, info.t_stats, info.t_solve);
     out->sr.lambda = fit.lambda;
     out->sr.nonzero = fit.nonzero;
+    out->sr.train_mse = fit.rmse * fit.rmse;
     free(x);
     x = NULL;
     /* the test forecasts: cheap (ntest x p), made by the province's leader */
@@ -705,7 +706,44 @@ void gmr__fc_result_free(gmr__fc_result *r)
     free(r->total_forecast);
     free(r->total_naive);
     free(r->sr);
+    free(r->direct_forecast);
+    free(r->recon_forecast);
     memset(r, 0, sizeof *r);
+}
+
+/* The total as a series of its own, over the hours every series covers: the load is the sum
+ * (missing when one is), the temperature the mean, the holidays those of the first series. */
+static gmr_err total_series(const gmr__fc_set *set, gmr__fc_series *t)
+{
+    gmr_err err = GMR_OK;
+    long d0 = set->s[0].day0, d1 = set->s[0].day0 + (long)(set->s[0].n / 24);
+    memset(t, 0, sizeof *t);
+    for (int i = 1; i < set->nseries; i++) {
+        long a = set->s[i].day0, b = a + (long)(set->s[i].n / 24);
+        d0 = a > d0 ? a : d0;
+        d1 = b < d1 ? b : d1;
+    }
+    t->name = strdup("total");
+    t->day0 = d0;
+    t->n = d1 > d0 ? (size_t)(d1 - d0) * 24 : 0;
+    t->load = malloc((t->n + 1) * sizeof *t->load);
+    t->temp = malloc((t->n + 1) * sizeof *t->temp);
+    if (set->s[0].hol) t->hol = malloc(t->n + 1);
+    GMR_CHECK(t->name && t->load && t->temp && (t->hol || !set->s[0].hol), GMR_ERR_NOMEM, "out of memory for the total");
+    for (size_t k = 0; k < t->n; k++) {
+        double l = 0, tc = 0;
+        for (int i = 0; i < set->nseries; i++) {
+            size_t h = (size_t)(d0 - set->s[i].day0) * 24 + k;
+            l += set->s[i].load[h];
+            tc += set->s[i].temp[h];
+        }
+        t->load[k] = l;
+        t->temp[k] = tc / set->nseries;
+        if (t->hol) t->hol[k] = set->s[0].hol[(size_t)(d0 - set->s[0].day0) * 24 + k];
+        t->nmissing_load += isnan(l) != 0;
+    }
+out:
+    return err;
 }
 
 gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options *o, gmr__fc_result *r)
@@ -717,6 +755,9 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
     fitted *fits = NULL;
     double t0;
     clock_t c0;
+    gmr__fc_series tot;
+    int nfit = ns + (o->reconcile && ns > 1);
+    memset(&tot, 0, sizeof tot);
     memset(r, 0, sizeof *r);
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     GMR_CALL_MPI(MPI_Comm_size(comm, &size));
@@ -732,8 +773,10 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
     r->ntest = nt;
     r->names = calloc((size_t)ns, sizeof *r->names);
     r->sr = calloc((size_t)ns, sizeof *r->sr);
-    fits = calloc((size_t)ns, sizeof *fits);
+    fits = calloc((size_t)nfit, sizeof *fits);
     local = r->names && r->sr && fits ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    if (!local && nfit > ns) local = total_series(set, &tot);
+    r->reconciled = nfit > ns;
     for (int i = 0; !local && i < ns; i++)
         if (!(r->names[i] = strdup(set->s[i].name))) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
     GMR_CALL(gmr__agree(comm, local));
@@ -741,9 +784,10 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
     c0 = clock();
     /* each province fits its series in turn; an error stops the province (agreed inside it by
      * the LASSO and fit_series), then the whole job agrees */
-    for (int i = topo->province; !local && i < ns; i += P) {
-        local = fit_series(topo->prov, &set->s[i], o, (long)nt, &fits[i]);
-        if (local) gmr__err_context("series %d '%s'", i + 1, set->s[i].name);
+    for (int i = topo->province; !local && i < nfit; i += P) {
+        const gmr__fc_series *si = i < ns ? &set->s[i] : &tot;
+        local = fit_series(topo->prov, si, o, (long)nt, &fits[i]);
+        if (local) gmr__err_context("series %d '%s'", i + 1, si->name);
     }
     /* before the agreement, where a rank that finished first would spin in the collective */
     r->t_fit = MPI_Wtime() - t0;
@@ -760,26 +804,31 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
         r->total_actual = calloc(nt + 1, sizeof(double));
         r->total_forecast = calloc(nt + 1, sizeof(double));
         r->total_naive = calloc(nt + 1, sizeof(double));
-        local = r->actual && r->forecast && r->naive && r->total_actual && r->total_forecast && r->total_naive
+        if (nfit > ns) {
+            r->direct_forecast = malloc((nt + 1) * sizeof(double));
+            r->recon_forecast = malloc((nt + 1) * sizeof(double));
+        }
+        local = r->actual && r->forecast && r->naive && r->total_actual && r->total_forecast && r->total_naive &&
+                        (nfit == ns || (r->direct_forecast && r->recon_forecast))
                     ? GMR_OK
                     : GMR_ERROR(GMR_ERR_NOMEM, "out of memory for %d x %zu forecasts", ns, nt);
     }
     GMR_CALL(gmr__agree(comm, local));
-    for (int i = 0; i < ns; i++) {
+    for (int i = 0; i < nfit; i++) {
         int leader = 0;
         while (gmr__topo_province_of(leader, size, P) != i % P) leader++;
         if (rank == leader && rank != 0) {
             GMR_CALL_MPI(MPI_Send(fits[i].fc, (int)nt, MPI_DOUBLE, 0, i, topo->world));
             GMR_CALL_MPI(MPI_Send(&fits[i].sr, (int)sizeof fits[i].sr, MPI_BYTE, 0, i, topo->world));
         } else if (rank == 0) {
-            double *fc = r->forecast + (size_t)i * nt;
+            double *fc = i < ns ? r->forecast + (size_t)i * nt : r->direct_forecast;
+            gmr__fc_series_result *sr = i < ns ? &r->sr[i] : &r->direct_sr;
             if (leader == 0) {
                 memcpy(fc, fits[i].fc, nt * sizeof *fc);
-                r->sr[i] = fits[i].sr;
+                *sr = fits[i].sr;
             } else {
                 GMR_CALL_MPI(MPI_Recv(fc, (int)nt, MPI_DOUBLE, leader, i, topo->world, MPI_STATUS_IGNORE));
-                GMR_CALL_MPI(MPI_Recv(&r->sr[i], (int)sizeof r->sr[i], MPI_BYTE, leader, i, topo->world,
-                                      MPI_STATUS_IGNORE));
+                GMR_CALL_MPI(MPI_Recv(sr, (int)sizeof *sr, MPI_BYTE, leader, i, topo->world, MPI_STATUS_IGNORE));
             }
         }
     }
@@ -801,11 +850,30 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
         }
         gmr__fc_metrics_compute(nt, r->total_actual, r->total_forecast, &r->total);
         gmr__fc_metrics_compute(nt, r->total_actual, r->total_naive, &r->total_naive_m);
+        if (r->reconciled) {
+            /* WLS reconciliation of the two-level hierarchy (total = sum of the series) with
+             * W = diag of the in-sample residual variances: the incoherence e = direct -
+             * bottom-up goes to each node in proportion to its variance, so the total moves
+             * from the bottom-up sum towards the direct forecast by sum var_i / (var_T +
+             * sum var_i) of e */
+            double vb = 0;
+            for (int i = 0; i < ns; i++) vb += r->sr[i].train_mse;
+            r->recon_weight = vb + r->direct_sr.train_mse > 0 ? vb / (vb + r->direct_sr.train_mse) : 0.5;
+            for (size_t k = 0; k < nt; k++)
+                r->recon_forecast[k] =
+                    r->total_forecast[k] + r->recon_weight * (r->direct_forecast[k] - r->total_forecast[k]);
+            gmr__fc_metrics_compute(nt, r->total_actual, r->direct_forecast, &r->direct);
+            gmr__fc_metrics_compute(nt, r->total_actual, r->recon_forecast, &r->recon);
+        }
     }
 out:
     if (fits)
-        for (int i = 0; i < ns; i++) free(fits[i].fc);
+        for (int i = 0; i < nfit; i++) free(fits[i].fc);
     free(fits);
+    free(tot.name);
+    free(tot.load);
+    free(tot.temp);
+    free(tot.hol);
     gmr__topo_destroy(&topo);
     return err;
 }
@@ -928,6 +996,13 @@ gmr_err gmr__fc_write_h5(const char *path, const gmr__fc_result *r, int nattr, c
     GMR_CALL(put_vec(f, "hour", H5T_NATIVE_INT, nt, hour));
     GMR_CALL(put_group(f, "total", "total", nt, r->total_actual, r->total_forecast, r->total_naive, &r->total,
                        &r->total_naive_m, r->nseries == 1 ? &r->sr[0] : NULL));
+    if (r->reconciled) {
+        GMR_CALL(put_group(f, "total_direct", "total (direct model)", nt, r->total_actual, r->direct_forecast,
+                           r->total_naive, &r->direct, &r->total_naive_m, &r->direct_sr));
+        GMR_CALL(put_group(f, "total_reconciled", "total (reconciled)", nt, r->total_actual, r->recon_forecast,
+                           r->total_naive, &r->recon, &r->total_naive_m, NULL));
+        GMR_CALL(put_attr_d(f, "reconcile_weight", r->recon_weight));
+    }
     {
         hid_t g = H5I_INVALID_HID;
         GMR_H5_ID(g, H5Gcreate2(f, "series", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));

@@ -78,6 +78,7 @@ typedef struct gmr__fc_options {
     double lambda;            /* >= 0: fixed lambda (per training row: lambda x n), no validation;
                                  < 0 (default): chosen on the validation period */
     int provinces;            /* <= 0: min(series, ranks) */
+    int reconcile;            /* 1: also fit the total directly and reconcile (many series) */
     long train_from, train_to, test_from, test_to; /* days, inclusive */
 } gmr__fc_options;
 
@@ -94,6 +95,7 @@ typedef struct gmr__fc_series_result {
     double lambda, val_mape;  /* chosen lambda (on the full training set) and its validation MAPE */
     int p, nonzero;
     size_t ntrain, nskipped;  /* training hours used, and skipped (missing load or lag) */
+    double train_mse;         /* in-sample mean squared residual of the final fit */
     gmr__fc_metrics fc, naive;
 } gmr__fc_series_result;
 
@@ -107,6 +109,12 @@ typedef struct gmr__fc_result {
     double *total_actual, *total_forecast, *total_naive; /* bottom-up sums (ntest) */
     gmr__fc_series_result *sr;
     gmr__fc_metrics total, total_naive_m;
+    /* with reconcile (rank 0): the total fitted as a series of its own (its load the sum, its
+     * temperature the mean of the series'), and the reconciled total (WLS, docs/forecast.md) */
+    int reconciled;
+    double *direct_forecast, *recon_forecast, recon_weight;
+    gmr__fc_series_result direct_sr;
+    gmr__fc_metrics direct, recon;
     double t_fit;             /* seconds, max over ranks */
     double cpu_max, cpu_sum;  /* CPU seconds of the fits: the largest of a rank, and the sum */
 } gmr__fc_result;

@@ -64,6 +64,8 @@ void gmr__cli_forecast_usage(FILE *f)
             "  --nlambda N           validation path length (default %d)\n"
             "  --lambda-min-ratio R  smallest / largest lambda of the path (default %g)\n"
             "  --tol T               LASSO relative duality gap (default %g)\n"
+            "  --reconcile           with --series: also fit the total as a series of its own (sum of the\n"
+            "                        loads, mean temperature) and report the WLS-reconciled total too\n"
             "  --provinces P         provinces (default: min(series, ranks))\n"
             "  --output FC.h5        forecasts, actuals, errors and metrics (required)\n"
             "  --csv FILE            the forecasts as CSV too (series,date,hour,actual,forecast,naive)\n"
@@ -124,6 +126,7 @@ static int parse_opts(int argc, char **argv, fc_opts *o)
         if (strcmp(a, "--no-plot") == 0) { o->no_plot = 1; continue; }
         if (strcmp(a, "--quiet") == 0) { o->quiet = 1; continue; }
         if (strcmp(a, "--no-holidays") == 0) { o->fo.holidays = 0; continue; }
+        if (strcmp(a, "--reconcile") == 0) { o->fo.reconcile = 1; continue; }
         if (strncmp(a, "--", 2) != 0) return fail(o, "unexpected argument '%s'", a);
         if (i + 1 >= argc) return fail(o, "%s needs a value", a);
         v = argv[++i];
@@ -283,6 +286,13 @@ static void print_report(const fc_opts *o, const gmr__fc_result *r, const gmr__f
     if (r->nseries > 1)
         printf("  total (bottom-up sum of %d series): MAPE %.3f%% RMSE %.4g R^2 %.4f; naive MAPE %.3f%%\n", r->nseries,
                r->total.mape, r->total.rmse, r->total.r2, r->total_naive_m.mape);
+    if (r->reconciled) {
+        printf("  total (direct model of the sum, lambda %.4g, %d of %d non-zero): MAPE %.3f%% RMSE %.4g R^2 %.4f\n",
+               r->direct_sr.lambda, r->direct_sr.nonzero, r->direct_sr.p, r->direct.mape, r->direct.rmse, r->direct.r2);
+        printf("  total (reconciled, WLS: bottom-up + %.3f x (direct - bottom-up)): MAPE %.3f%% RMSE %.4g R^2 %.4f\n",
+               r->recon_weight, r->recon.mape, r->recon.rmse, r->recon.r2);
+        printf("reconciled MAPE %.4f\n", r->recon.mape);
+    }
     printf("  fit time %.2f s (CPU: %.2f s on the busiest rank, %.2f s on all)\n", r->t_fit, r->cpu_max, r->cpu_sum);
     printf("test hours %zu\n", r->total.n);
     printf("RMSE %.6g\n", r->total.rmse);
