@@ -21,7 +21,8 @@
  * Parallelism: series spread over the provinces of the topology; the rows of a series over its
  * province's ranks (gmr_lasso reduces the Gram matrix over the province communicator). Cost per
  * series: n p^2 / ranks flops for each of the two Gram matrices (n ~ 26k hours, p ~ 1000), the
- * path solve O(p^2) per sweep on every rank of the province. */
+ * path solve O(p^2) per sweep on every rank of the province. With reconcile, the total is fitted
+ * as one more series and HQ reconciles it with the bottom-up sum (WLS, closed form). */
 #define _XOPEN_SOURCE 700
 #include "apps/forecast.h"
 
