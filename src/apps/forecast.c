@@ -588,10 +588,10 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
     GMR_CALL_MPI(MPI_Comm_size(pcomm, &psize));
     gmr__fc_format_date(s->day0, d0);
     gmr__fc_format_date(s->day0 + (long)(s->n / 24) - 1, d1);
-    GMR_CHECK(tr0 >= 0 && tr1 <= (long)s->n, GMR_ERR_DATA, "series %s covers %s to %s: not the whole training period",
-              label, d0, d1);
+    GMR_CHECK(tr0 >= 0 && tr1 <= (long)s->n, GMR_ERR_DATA, "it covers %s to %s: not the whole training period", d0,
+              d1);
     GMR_CHECK(te0 >= 0 && te0 + ntest_hours <= (long)s->n, GMR_ERR_DATA,
-              "series %s covers %s to %s: not the whole test period", label, d0, d1);
+              "it covers %s to %s: not the whole test period", d0, d1);
     /* validation: the last year of the training period when it has two, else its last quarter */
     va0 = tr1 - tr0 >= 2 * 8760 ? tr1 - 365 * 24 : tr1 - ((tr1 - tr0) / 96) * 24;
     GMR_CALL(design_init(&d, s, o, (size_t)tr0, (size_t)tr1));
@@ -603,8 +603,8 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
     cnt[3] = nrows;
     GMR_CALL_MPI(MPI_Allreduce(cnt, tot, 4, MPI_UNSIGNED_LONG_LONG, MPI_SUM, pcomm));
     GMR_CHECK(tot[3] > (unsigned long long)d.p, GMR_ERR_DATA,
-              "series %s: %llu usable training hours for %d features (too short a training period or too many missing loads)",
-              label, tot[3], d.p);
+              "%llu usable training hours for %d features (too short a training period or too many missing loads)",
+              tot[3], d.p);
     out->sr.p = d.p;
     out->sr.val_mape = NAN;
     out->sr.ntrain = (size_t)tot[3];
@@ -621,7 +621,7 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
     } else {
         gmr_lasso_rows rows = {.nrows = nsub, .p = d.p, .x = x, .ldx = (size_t)d.p, .y = y, .incy = 1};
         GMR_CHECK(tot[0] > (unsigned long long)d.p && tot[1] > 0, GMR_ERR_DATA,
-                  "series %s: %llu usable hours before the validation period and %llu in it: too few", label, tot[0], tot[1]);
+                  "%llu usable hours before the validation period and %llu in it: too few", tot[0], tot[1]);
         lo.nlambda = o->nlambda;
         lo.lambda_min_ratio = o->ratio;
         GMR_CALL(gmr_lasso_create(pcomm, &l));
@@ -788,7 +788,8 @@ gmr_err gmr__fc_run(MPI_Comm comm, const gmr__fc_set *set, const gmr__fc_options
     for (int i = topo->province; !local && i < nfit; i += P) {
         const gmr__fc_series *si = i < ns ? &set->s[i] : &tot;
         local = fit_series(topo->prov, si, o, (long)nt, &fits[i]);
-        if (local) gmr__err_context("series %d '%s'", i + 1, si->name);
+        if (local && si->name[0]) gmr__err_context("series '%s'", si->name);
+        else if (local) gmr__err_context("the series");
     }
     /* before the agreement, where a rank that finished first would spin in the collective */
     r->t_fit = MPI_Wtime() - t0;
