@@ -676,6 +676,13 @@ if [ "$(wc -l < "$F/got_mape.txt")" -eq 4 ] && cmp -s "$F/ref_mape.txt" "$F/got_
 h5m=$(h5dump -a /total/mape "$F/n1.h5" 2>/dev/null | awk '/\(0\):/ { printf "%.4f", $2 }')
 h5n=$(h5dump -H -d /series/2/forecast "$F/n1.h5" 2>/dev/null | grep -c 'SIMPLE { ( 336 )')
 if [ "$h5m" = "$(awk '$1 == "MAPE" { print $2 }' "$F/rep1.txt")" ] && [ "$h5n" = 1 ]; then ok; else bad "forecast: FC.h5 MAPE '$h5m' or shape differs from the report"; fi
+# without gnuplot on the PATH the command still succeeds and says the plot was skipped (a
+# singleton: mpirun itself needs a PATH)
+mkdir -p "$F/nognuplot"
+ln -sf "$(command -v orted)" "$F/nognuplot/orted" 2>/dev/null
+# shellcheck disable=SC2086
+expect "forecast without gnuplot" 0 "" env PATH="$F/nognuplot" OMPI_MCA_plm_rsh_agent=/bin/false "$G" forecast --input "$F/exact.csv" $FCT --design vanilla --lambda 0 --output "$F/ng.h5"
+if grep -q '^plot skipped (gnuplot not found)' "$T/out" && [ ! -e "$F/ng.png" ] && grep -q '^MAPE 0.0000$' "$T/out"; then ok; else bad "forecast without gnuplot: no note, or a plot"; cat "$T/out"; fi
 # --reconcile: the reconciled total is bottom-up + w (direct - bottom-up), w the file's weight
 h5vals() { h5dump -d "$1" -c 24 "$2" 2>/dev/null | awk '/DATA \{/ { on = 1; next } on && /\}/ { exit } on { gsub(/\([0-9]+\):/, ""); gsub(/,/, " "); for (i = 1; i <= NF; i++) print $i }'; }
 h5w=$(h5dump -a /reconcile_weight "$F/n1.h5" 2>/dev/null | awk '/\(0\):/ { print $2 }')
