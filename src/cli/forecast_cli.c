@@ -225,6 +225,10 @@ static int plot(const char *png, const gmr__fc_result *r)
     char dat[] = "/tmp/gridmr-forecast-XXXXXX";
     int fd = mkstemp(dat), rc = -1;
     FILE *f, *g;
+    if (strpbrk(png, "'\n")) { /* it goes inside a quoted gnuplot string */
+        if (fd >= 0) close(fd), unlink(dat);
+        return -1;
+    }
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
         if (fd >= 0) close(fd), unlink(dat);
         return 1;
@@ -349,7 +353,7 @@ int gmr_cli_forecast(MPI_Comm comm, int argc, char **argv)
         if (!o.quiet) {
             print_report(&o, &r, &set);
             if (!o.no_plot)
-                printf("plot %s\n", pr == 0 ? png : pr == 1 ? "skipped (gnuplot not found)" : "failed (gnuplot error)");
+                printf("plot %s\n", pr == 0 ? png : pr == 1 ? "skipped (gnuplot not found)" : "failed (gnuplot error, or a quote in the path)");
             printf("output %s\n", o.output);
         }
         printf("MAPE %.4f\n", r.total.mape);
