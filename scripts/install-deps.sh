@@ -10,7 +10,7 @@ set -eu
 
 PKGS="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev \
 liblapacke-dev check pkg-config libxxhash-dev libjansson-dev libsqlite3-dev libsuitesparse-dev make gcc \
-slurm-wlm munge"
+slurm-wlm munge gnuplot-nox"
 
 missing=""
 for p in $PKGS "$@"; do

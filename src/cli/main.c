@@ -1,6 +1,8 @@
 /* main.c: the `gridmr` command. Parses options, runs a built-in job on MPI_COMM_WORLD and
  * prints the summary on rank 0; `dump` and `gen --kind text|meter` run without MPI, `gen` of
- * the power data set and `lasso` (lasso_cli.c) on MPI_COMM_WORLD. This is the only place that decides exit statuses:
+ * the power data set and the commands of the `commands` table (lasso, sync, segment, forecast,
+ * pf/cpf/vsm: src/cli/<name>_cli.c) on MPI_COMM_WORLD. This is the only place that decides
+ * exit statuses:
  * 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR), 75 stopped by SIGTERM or
  * SIGINT (EX_TEMPFAIL: rerun with --resume; Slurm scripts requeue). */
 #define _XOPEN_SOURCE 700
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "forecast_cli.h"
 #include "lasso_cli.h"
 #include "sync_cli.h"
 #include "pf_cli.h"
@@ -51,7 +54,9 @@ static void usage(FILE *f)
             "  vsm --case FILE --points N --seed S --output VSM.h5\n"
             "                                                batch voltage-stability margins (vsm --help)\n"
             "  segment --input FEATURES.csv --id COL [--labels FILE --label-col COL] [--k K | --supervised\n"
-            "          --cv F] --output SEG.h5               customer segmentation (segment --help)\n");
+            "          --cv F] --output SEG.h5               customer segmentation (segment --help)\n"
+            "  forecast --input FILE.csv --train FROM:TO --test FROM:TO --output FC.h5\n"
+            "                                                hourly load forecasts (forecast --help)\n");
     fprintf(f,
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
@@ -265,6 +270,32 @@ out:
     return exit_status(err);
 }
 
+/* The commands with front ends of their own (src/cli/<name>_cli.c), run collectively on
+ * MPI_COMM_WORLD. usage: printed for --help before MPI starts (NULL: the front end handles
+ * --help itself); local: the front end without MPI, used when needs_mpi says so (pf and cpf are
+ * serial, sync load and dump touch one store). */
+typedef struct cli_command {
+    int (*is)(const char *cmd);
+    int (*run)(MPI_Comm comm, int argc, char **argv);
+    void (*usage)(FILE *f);
+    int (*needs_mpi)(int argc, char **argv);
+    int (*local)(int argc, char **argv);
+} cli_command;
+
+static int is_lasso(const char *cmd) { return strcmp(cmd, "lasso") == 0; }
+static int is_sync(const char *cmd) { return strcmp(cmd, "sync") == 0; }
+static int is_segment(const char *cmd) { return strcmp(cmd, "segment") == 0; }
+static int is_forecast(const char *cmd) { return strcmp(cmd, "forecast") == 0; }
+static int pf_local(int argc, char **argv) { return gmr_cli_pf(MPI_COMM_NULL, argc, argv); }
+
+static const cli_command commands[] = {
+    {is_lasso, gmr_cli_lasso, gmr__cli_lasso_usage, NULL, NULL},
+    {is_sync, gmr_cli_sync, NULL, gmr_cli_sync_needs_mpi, gmr_cli_sync_local},
+    {is_segment, gmr_cli_segment, gmr__cli_segment_usage, NULL, NULL},
+    {is_forecast, gmr_cli_forecast, gmr__cli_forecast_usage, NULL, NULL},
+    {gmr_cli_pf_is_command, gmr_cli_pf, NULL, gmr_cli_pf_needs_mpi, pf_local},
+};
+
 int main(int argc, char **argv)
 {
     int status, provided = 0;
@@ -289,51 +320,22 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return status;
     }
-    if (strcmp(argv[1], "lasso") == 0) {
-        for (int i = 2; i < argc; i++)
-            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                gmr__cli_lasso_usage(stdout);
-                return 0;
-            }
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+        const cli_command *cc = &commands[c];
+        if (!cc->is(argv[1])) continue;
+        if (cc->usage)
+            for (int i = 2; i < argc; i++)
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                    cc->usage(stdout);
+                    return 0;
+                }
+        if (cc->local && !cc->needs_mpi(argc - 1, argv + 1)) return cc->local(argc - 1, argv + 1);
         if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
             fprintf(stderr, "gridmr: MPI_Init failed\n");
             return 1;
         }
-        status = gmr_cli_lasso(MPI_COMM_WORLD, argc - 1, argv + 1);
-        MPI_Finalize();
-        return status;
-    }
-    if (strcmp(argv[1], "sync") == 0) {
-        if (!gmr_cli_sync_needs_mpi(argc - 1, argv + 1)) return gmr_cli_sync_local(argc - 1, argv + 1);
-        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-            fprintf(stderr, "gridmr: MPI_Init failed\n");
-            return 1;
-        }
-        status = gmr_cli_sync(MPI_COMM_WORLD, argc - 1, argv + 1);
-        MPI_Finalize();
-        return status;
-    }
-    if (strcmp(argv[1], "segment") == 0) {
-        for (int i = 2; i < argc; i++)
-            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                gmr__cli_segment_usage(stdout);
-                return 0;
-            }
-        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-            fprintf(stderr, "gridmr: MPI_Init failed\n");
-            return 1;
-        }
-        status = gmr_cli_segment(MPI_COMM_WORLD, argc - 1, argv + 1);
-        MPI_Finalize();
-        return status;
-    }
-    if (gmr_cli_pf_is_command(argv[1])) { /* pf and cpf are serial; vsm runs on the job's ranks */
-        if (!gmr_cli_pf_needs_mpi(argc - 1, argv + 1)) return gmr_cli_pf(MPI_COMM_NULL, argc - 1, argv + 1);
-        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-            fprintf(stderr, "gridmr: MPI_Init failed\n");
-            return 1;
-        }
-        status = gmr_cli_pf(MPI_COMM_WORLD, argc - 1, argv + 1);
+        status = cc->run(MPI_COMM_WORLD, argc - 1, argv + 1);
+        /* the front ends return the same status on every rank */
         MPI_Finalize();
         return status;
     }
