@@ -3,6 +3,7 @@
 #   make demo       install missing packages, build, run the demo job on generated data
 #   make check      install missing packages, build, run every test
 #   make bench      benchmarks (bench/), not tests
+#   make experiments  the paper's tables and figures beside gridmr's (docs/results.md; FULL=1: full size)
 #   make install    PREFIX=/usr/local
 #   SANITIZE=address,undefined   sanitizer build;  WERROR=1 (default under CI) adds -Werror
 BUILD    ?= build
@@ -41,7 +42,7 @@ LIBA     := $(BUILD)/lib/libgridmr.a
 LIBSO    := $(BUILD)/lib/libgridmr.so
 GRIDMR   := $(BUILD)/bin/gridmr
 
-.PHONY: all deps demo check tests bench install clean
+.PHONY: all deps demo check tests bench experiments install clean
 # objects are not intermediate files: keep them, so a second make rebuilds nothing
 .SECONDARY:
 all: $(LIBA) $(LIBSO) $(GRIDMR) $(EXAMPLES) $(BUILD)/gridmr.pc
@@ -65,6 +66,11 @@ bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox
 	@$(MAKE) --no-print-directory all $(BENCHES)
 	@sh bench/run-all $(BUILD)
+
+# the paper's experiments (bench/experiments): quick by default, FULL=1 for the full sizes
+experiments: deps
+	@$(MAKE) --no-print-directory all $(BENCHES)
+	@sh bench/experiments $(BUILD) $(if $(FULL),--full,)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
