@@ -24,10 +24,12 @@
 #include "opts.h"
 #include "pf_cli.h"
 
-int gmr__cli_is_lasso_model(const char *path)
+/* The root attribute `job` of an HDF5 file into job[cap] ("" when it has none). 0 when path is
+ * not an HDF5 file that opens. */
+static int file_job(const char *path, char *job, size_t cap)
 {
-    char job[16] = "";
     hid_t f;
+    job[0] = '\0';
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (H5Fis_hdf5(path) <= 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -38,9 +40,18 @@ int gmr__cli_is_lasso_model(const char *path)
         H5Eclear2(H5E_DEFAULT);
         return 0;
     }
-    if (gmr__h5_attr_get_str(f, "job", job, sizeof job) != GMR_OK) gmr_err_clear();
+    if (gmr__h5_attr_get_str(f, "job", job, cap) != GMR_OK) {
+        gmr_err_clear();
+        job[0] = '\0';
+    }
     H5Fclose(f);
-    return strcmp(job, "lasso") == 0;
+    return 1;
+}
+
+int gmr__cli_is_lasso_model(const char *path)
+{
+    char job[16];
+    return file_job(path, job, sizeof job) && strcmp(job, "lasso") == 0;
 }
 
 int gmr__cli_dump_lasso(const char *path, unsigned long long top)
@@ -123,7 +134,14 @@ int gmr__cli_dump(int argc, char **argv)
     if (gmr__cli_is_vsm_file(path)) return gmr__cli_dump_vsm(path, (unsigned long long)top);
     if (gmr__result_read(path, &r)) {
         const char *msg = gmr_err_message();
-        fprintf(stderr, "gridmr dump: %.*s\n", (int)strcspn(msg, "\n"), msg);
+        char job[32] = "";
+        if (file_job(path, job, sizeof job) && job[0])
+            fprintf(stderr,
+                    "gridmr dump: %s is a '%s' file, not a MapReduce result, LASSO model or vsm batch: its layout is "
+                    "in docs/formats.md (h5dump prints it)\n",
+                    path, job);
+        else
+            fprintf(stderr, "gridmr dump: %.*s\n", (int)strcspn(msg, "\n"), msg);
         return 1;
     }
     idx = malloc((r->n + 1) * sizeof *idx);
