@@ -12,6 +12,7 @@
 
 #include "gen.h"
 #include "lasso_cli.h"
+#include "supply_cli.h"
 #include "gridmr/apps.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
@@ -221,6 +222,20 @@ int main(int argc, char **argv)
             return 1;
         }
         status = gmr_cli_lasso(MPI_COMM_WORLD, argc - 1, argv + 1);
+        MPI_Finalize();
+        return status;
+    }
+    if (strcmp(argv[1], "supply") == 0) {
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                gmr__cli_supply_usage(stdout);
+                return 0;
+            }
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            fprintf(stderr, "gridmr: MPI_Init failed\n");
+            return 1;
+        }
+        status = gmr_cli_supply(MPI_COMM_WORLD, argc - 1, argv + 1);
         MPI_Finalize();
         return status;
     }
