@@ -88,7 +88,8 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
         return err == GMR_ERR_DATA ? 65 : err == GMR_ERR_INTERRUPTED ? 75 : 1;
     }
     if (rank == 0 && !quiet) {
-        printf("gridmr supply: %d ranks, %d provinces\n", s.structured.ranks, s.structured.provinces);
+        printf("gridmr supply: %d ranks, %d provinces, %llu + %llu splits\n", s.structured.ranks, s.structured.provinces,
+               (unsigned long long)s.structured.splits, (unsigned long long)s.events.splits);
         printf("  input      %.1f MB (structured %.1f, events %.1f), %llu records, %llu rejected\n",
                (double)s.input_bytes / 1e6, (double)s.structured.input_bytes / 1e6, (double)s.events.input_bytes / 1e6,
                (unsigned long long)(s.structured.records + s.events.records), (unsigned long long)s.rejected);
