@@ -25,6 +25,9 @@
 #    active set matching the objective to 1e-12) and the same on every rank count; prediction,
 #    gamma_locRMSE at operating points with the threshold test, the documented treatments
 #    (constant column, n < p) and the error paths with their file:line reports.
+# 10. The data supply models (gridmr supply): every value of the summary, application and bill
+#    tables against the independent tests/ref_supply, the same on 1..4 ranks, rejects exactly
+#    corrupt.csv's, a duplicate at a split start, --strict, bad headers, usage errors.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -617,6 +620,86 @@ expect "lasso: missing input" 1 "nope.csv: No such file or directory" mpi 2 "$G"
 expect "lasso: predict, missing feature" 65 "no column named 'x3' (a feature of the model)" mpi 2 "$G" lasso --predict "$L/u.h5" --input "$L/points.csv"
 mpi 1 "$G" wordcount --quiet --input "$L/points.csv" --output "$L/wc.h5" > /dev/null 2>&1
 expect "lasso: predict, not a model" 65 "not a lasso model" mpi 2 "$G" lasso --predict "$L/wc.h5" --input "$L/d.csv"
+
+# ---- 10. data supply models (gridmr supply) against tests/ref_supply ------------------------
+# Two generated data sets (one with 1% damaged records; one across February and March 2026,
+# Spring Festival included): every value of the summary wide table, both application tables
+# and the bills equal the independent tests/ref_supply, app_forecast.csv is byte for byte the
+# reference's, the file, the CSVs and the rejects are identical on 1..4 ranks with small
+# splits, and the rejects are exactly corrupt.csv's records. Then a duplicate that starts a
+# split (the look-back), --strict, wrong headers, usage errors, and a table group read by
+# `gridmr lasso` as FILE.h5:/group.
+REFSUP="$BUILD/tests/ref_supply"
+S="$T/supply"
+mkdir -p "$S"
+"$G" gen --out "$S/bad" --size 2M --provinces 3 --seed 1 --corrupt-rate 0.01 --quiet || bad "supply: gen bad"
+"$G" gen --out "$S/feb" --size 2M --provinces 2 --seed 5 --start 2026-02-10 --days 30 --customers 20 --quiet || bad "supply: gen feb"
+for set in bad feb; do
+    for np in 1 2 3 4; do
+        prov=""; [ "$np" = 3 ] && prov="--provinces 3"
+        mkdir -p "$S/$set.csv$np"
+        # shellcheck disable=SC2086
+        if mpi "$np" "$G" supply --quiet $prov --split-size 64K --input "$S/$set" --output "$S/$set$np.h5" --csv "$S/$set.csv$np" \
+            > "$T/log" 2>&1; then ok; else bad "supply $set np=$np exit"; cat "$T/log"; continue; fi
+        if [ "$np" = 1 ]; then
+            if "$REFSUP" "$S/$set" "$S/${set}1.h5" "$S/$set.ref_forecast.csv" > "$T/ref.txt" 2>&1; then ok; else bad "supply $set: values differ from ref_supply"; head -25 "$T/ref.txt"; fi
+            if cmp -s "$S/$set.ref_forecast.csv" "$S/$set.csv1/app_forecast.csv"; then ok; else bad "supply $set: app_forecast.csv differs from ref_supply's"; diff "$S/$set.ref_forecast.csv" "$S/$set.csv1/app_forecast.csv" | head -5; fi
+            continue
+        fi
+        if h5diff -q "$S/${set}1.h5" "$S/$set$np.h5" > /dev/null 2>&1; then ok; else bad "supply $set: np=$np model file differs from np=1"; h5diff "$S/${set}1.h5" "$S/$set$np.h5" | head -5; fi
+        for f in app_forecast.csv app_segment.csv; do
+            if cmp -s "$S/$set.csv1/$f" "$S/$set.csv$np/$f"; then ok; else bad "supply $set: np=$np $f differs"; fi
+        done
+        if [ "$set" = bad ]; then
+            if cmp -s "$S/bad1.h5.rejects" "$S/bad$np.h5.rejects"; then ok; else bad "supply: np=$np rejects differ"; fi
+        fi
+    done
+done
+# the rejects are exactly the damaged records of the files supply reads; none on clean data
+awk -F, 'NR > 1 && $1 !~ /^blobs/ { print $1 ":" $2 }' "$S/bad/corrupt.csv" | sort > "$T/want.txt"
+sed "s|^$S/bad/||" "$S/bad1.h5.rejects" | cut -d: -f1,2 | sort > "$T/got.txt"
+if [ -s "$T/want.txt" ] && cmp -s "$T/want.txt" "$T/got.txt"; then ok; else bad "supply: rejects are not corrupt.csv's records"; diff "$T/want.txt" "$T/got.txt" | head -5; fi
+if [ ! -e "$S/feb1.h5.rejects" ] && [ ! -e "$S/feb1.h5.structured.h5" ] && [ ! -e "$S/feb1.h5.structured.h5.stage" ]; then ok; else bad "supply: clean data left a rejects or temporary file"; ls "$S"; fi
+if h5dump -d /dim/date/holiday "$S/feb1.h5" 2>/dev/null | grep -q '(0): 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,'; then ok; else bad "supply: Spring Festival 2026-02-15..23 not flagged"; fi
+# the reference must notice a wrong file (a test that cannot fail is no test)
+if "$REFSUP" "$S/feb" "$S/bad1.h5" > /dev/null 2>&1; then bad "ref_supply accepted another data set's models"; else ok; fi
+# a duplicate reading that starts a split: found by reading the line before the split
+mkdir -p "$S/dup"
+for f in customers.csv bills.csv weather.csv events.jsonl; do cp "$S/feb/$f" "$S/dup/$f"; done
+awk -v B=65535 '{ o += length($0) + 1; print; if (!done && o - 1 >= B) { split($0, f, ","); print f[1] "," f[2] ",9.999"; done = NR + 1 } }
+    END { print done > "/dev/stderr" }' "$S/feb/readings.csv" > "$S/dup/readings.csv" 2> "$T/dupline"
+for np in 1 2; do
+    mpi "$np" "$G" supply --quiet --split-size 64K --input "$S/dup" --output "$S/dup.h5" > "$T/log" 2>&1
+    want="$S/dup/readings.csv:$(cat "$T/dupline"): duplicate key (the record before has the same customer_id and timestamp)"
+    if [ "$(cat "$S/dup.h5.rejects" 2>/dev/null)" = "$want" ]; then ok; else bad "supply: duplicate at a split start np=$np"; cat "$S/dup.h5.rejects"; echo "want $want"; fi
+    if "$REFSUP" "$S/dup" "$S/dup.h5" > "$T/ref.txt" 2>&1; then ok; else bad "supply dup np=$np: values differ"; head -5 "$T/ref.txt"; fi
+done
+# --strict stops at the first bad record with 65 and names it
+mpi 2 "$G" supply --strict --input "$S/bad" --output "$S/strict.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q '/bad/[a-z]*\.csv:[0-9]*: ' "$T/log" && [ ! -e "$S/strict.h5" ]; then ok; else bad "supply --strict: exit $st"; cat "$T/log"; fi
+# a wrong header, a missing input, usage errors
+mkdir -p "$S/hdr"
+for f in readings.csv bills.csv weather.csv events.jsonl; do ln -sf "$S/feb/$f" "$S/hdr/$f"; done
+sed '1s/capacity_kva/capacity/' "$S/feb/customers.csv" > "$S/hdr/customers.csv"
+mpi 2 "$G" supply --input "$S/hdr" --output "$S/hdr.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q 'customers.csv:1: header' "$T/log" && [ "$(grep -c header "$T/log")" = 1 ]; then ok; else bad "supply wrong header: exit $st"; cat "$T/log"; fi
+"$G" supply --input "$S/nowhere" --output "$S/x.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 1 ] && grep -q 'nowhere/customers.csv' "$T/log"; then ok; else bad "supply missing input: exit $st"; cat "$T/log"; fi
+for args in "--input $S/feb" "--output $S/x.h5" "--input $S/feb --output $S/x.h5 --bogus 1" "--input $S/feb --output $S/x.h5 --split-size 0"; do
+    # shellcheck disable=SC2086
+    "$G" supply $args > "$T/log" 2>&1
+    st=$?
+    if [ $st -eq 2 ]; then ok; else bad "supply usage '$args': exit $st"; cat "$T/log"; fi
+done
+# a table group is a table for the other apps
+if mpi 2 "$G" lasso --quiet --input "$S/feb1.h5:/summary/customer_month" --response energy_kwh --exclude customer_id,month \
+    --output "$S/lasso.h5" > "$T/log" 2>&1; then ok; else bad "lasso on FILE.h5:/summary/customer_month"; cat "$T/log"; fi
+mpi 1 "$G" lasso --quiet --input "$S/feb1.h5:/app/nothing" --response x --output "$S/lasso.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q 'no group /app/nothing' "$T/log"; then ok; else bad "lasso on a missing group: exit $st"; cat "$T/log"; fi
 
 # ---- 8. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's
