@@ -248,7 +248,17 @@ static const char *check_row(gmr__sup_map *m, int kind, const gmr_field *f, size
             memcpy(m->date_text, f[1].ptr, 10);
             m->weekend = gmr__sup_weekday(m->ymd) >= 6;
         }
-        if (!stamp_text(f[1].ptr, 19, &r->ymd, &r->hh, &r->mm, &ss)) goto bad_stamp;
+        r->ymd = m->ymd;
+        {
+            const char *t = f[1].ptr + 10;
+            uint64_t h, mi, se;
+            if (t[0] != 'T' || t[3] != ':' || t[6] != ':' || !digits(t + 1, 2, 2, &h) || !digits(t + 4, 2, 2, &mi) ||
+                !digits(t + 7, 2, 2, &se) || h > 23 || mi > 59 || se > 59)
+                goto bad_stamp;
+            r->hh = (unsigned)h;
+            r->mm = (unsigned)mi;
+            ss = (unsigned)se;
+        }
         if (r->mm % 15 || ss) return BAD("timestamp '%.19s' does not start a 15-minute interval", f[1].ptr);
         if (!fixed_field(&f[2], 3, 0, &r->wh)) return BAD("kwh '%.*s' is not a number with at most 3 decimals", (int)(f[2].len > 40 ? 40 : f[2].len), f[2].ptr);
         put_be(r->key, r->id, 8);
