@@ -1,7 +1,10 @@
 /* supply_cli.c: `gridmr supply`, the front end of the data supply models (gridmr/supply.h):
  * parses the options, runs gmr_supply_build on the communicator and prints the summary on
  * rank 0. Exit statuses as everywhere: 0 ok, 2 usage, 65 bad input data (a wrong header, or a
- * rejected record under --strict), 1 any other error (printed once). */
+ * rejected record under --strict), 75 stopped by SIGTERM or SIGINT, 1 any other error (printed
+ * once). */
+#define _XOPEN_SOURCE 700
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,12 @@ void gmr__cli_supply_usage(FILE *f)
             "  --quiet              print only errors\n");
 }
 
+static void on_signal(int sig)
+{
+    (void)sig;
+    gmr_interrupt();
+}
+
 static int usage_error(int rank, const char *msg, const char *arg)
 {
     if (rank == 0) {
@@ -51,6 +60,16 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
 
     MPI_Comm_rank(comm, &rank);
     if (rank != 0) gmr_log_set_rank(rank);
+    {
+        /* SIGTERM/SIGINT stop the running job at its next check: the temporary results and
+         * stages are removed and the exit status is 75 */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
     gmr_options_init(&o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
