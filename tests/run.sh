@@ -655,6 +655,9 @@ for set in bad feb; do
         fi
     done
 done
+# --mem-budget (spilled runs) gives the same models
+mpi 2 "$G" supply --quiet --mem-budget 256K --split-size 64K --input "$S/bad" --output "$S/mb.h5" > "$T/log" 2>&1
+if h5diff -q "$S/bad1.h5" "$S/mb.h5" > /dev/null 2>&1; then ok; else bad "supply --mem-budget 256K differs"; cat "$T/log"; fi
 # the rejects are exactly the damaged records of the files supply reads; none on clean data
 awk -F, 'NR > 1 && $1 !~ /^blobs/ { print $1 ":" $2 }' "$S/bad/corrupt.csv" | sort > "$T/want.txt"
 sed "s|^$S/bad/||" "$S/bad1.h5.rejects" | cut -d: -f1,2 | sort > "$T/got.txt"
