@@ -658,6 +658,9 @@ done
 # --mem-budget (spilled runs) gives the same models
 mpi 2 "$G" supply --quiet --mem-budget 256K --split-size 64K --input "$S/bad" --output "$S/mb.h5" > "$T/log" 2>&1
 if h5diff -q "$S/bad1.h5" "$S/mb.h5" > /dev/null 2>&1; then ok; else bad "supply --mem-budget 256K differs"; cat "$T/log"; fi
+# --threads (each mapping thread with its own look-back) gives the same models and rejects
+mpi 2 "$G" supply --quiet --threads 2 --split-size 64K --input "$S/bad" --output "$S/th.h5" > "$T/log" 2>&1
+if h5diff -q "$S/bad1.h5" "$S/th.h5" > /dev/null 2>&1 && cmp -s "$S/bad1.h5.rejects" "$S/th.h5.rejects"; then ok; else bad "supply --threads 2 differs"; cat "$T/log"; fi
 # the rejects are exactly the damaged records of the files supply reads; none on clean data
 awk -F, 'NR > 1 && $1 !~ /^blobs/ { print $1 ":" $2 }' "$S/bad/corrupt.csv" | sort > "$T/want.txt"
 sed "s|^$S/bad/||" "$S/bad1.h5.rejects" | cut -d: -f1,2 | sort > "$T/got.txt"

@@ -15,8 +15,8 @@
  * syntax for events), each column's type and set, then the key against the record just before
  * (the data set's duplicates come right after their original). A split's first record looks
  * back: the line before it is read (one pread of at most 4 KiB, lines are short) and checked
- * the same way. Bad records are rejected with the reason; map keeps no other state between
- * records, so it runs on one thread per rank (no map_ctx_create). */
+ * the same way. Bad records are rejected with the reason. With --threads each mapping thread
+ * has its own look-back state. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
@@ -507,9 +507,27 @@ static const gmr_column sup_columns[SUP_SLOTS] = {{"mode", GMR_TYPE_U64}, {"n", 
                                                   {"b", GMR_TYPE_U64},    {"c", GMR_TYPE_U64}, {"d", GMR_TYPE_U64},
                                                   {"e", GMR_TYPE_U64},    {"f", GMR_TYPE_U64}};
 
+/* --threads: each mapping thread keeps its own look-back state (map checks against the line
+ * before from the file whenever its own last record is not that line, so any assignment of
+ * records to threads gives the same rejects). combine and reduce do not use the context. */
+static gmr_err sup_map_ctx_create(void *ctx, void **thread_ctx)
+{
+    gmr__sup_map *m = NULL;
+    gmr_err err = gmr__sup_map_create(&m);
+    (void)ctx;
+    *thread_ctx = m;
+    return err;
+}
+
+static void sup_map_ctx_destroy(void *thread_ctx)
+{
+    gmr__sup_map *m = thread_ctx;
+    gmr__sup_map_destroy(&m);
+}
+
 const gmr_job_ops gmr__sup_structured_ops = {
     GMR_JOB_OPS_VERSION, "supply.structured", "csv", SUP_SLOTS * sizeof(uint64_t), structured_map, sup_combine,
-    sup_reduce, SUP_SLOTS, sup_columns, GMR_ORDER_KEY, NULL, NULL};
+    sup_reduce, SUP_SLOTS, sup_columns, GMR_ORDER_KEY, sup_map_ctx_create, sup_map_ctx_destroy};
 
 /* ---- job 2: events ----------------------------------------------------------------------- */
 
@@ -597,7 +615,7 @@ out:
 
 const gmr_job_ops gmr__sup_events_ops = {
     GMR_JOB_OPS_VERSION, "supply.events", "jsonl", SUP_SLOTS * sizeof(uint64_t), events_map, sup_combine,
-    sup_reduce, SUP_SLOTS, sup_columns, GMR_ORDER_KEY, NULL, NULL};
+    sup_reduce, SUP_SLOTS, sup_columns, GMR_ORDER_KEY, sup_map_ctx_create, sup_map_ctx_destroy};
 
 gmr_err gmr__sup_map_create(gmr__sup_map **mp)
 {

@@ -231,7 +231,7 @@ int main(int argc, char **argv)
                 gmr__cli_supply_usage(stdout);
                 return 0;
             }
-        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             fprintf(stderr, "gridmr: MPI_Init failed\n");
             return 1;
         }

@@ -29,7 +29,7 @@ void gmr__cli_supply_usage(FILE *f)
             "  --output FILE        the HDF5 file of the models; FILE.rejects lists rejected records\n"
             "  --csv DIR2           also write DIR2/app_forecast.csv and DIR2/app_segment.csv\n"
             "  --strict             stop at the first bad record (exit 65)\n"
-            "  --provinces P --split-size SIZE --mem-budget SIZE --shuffle-buffer SIZE --stage DIR\n"
+            "  --provinces P --threads T --split-size SIZE --mem-budget SIZE --shuffle-buffer SIZE --stage DIR\n"
             "  --checkpoint SEC     engine options, as for the other jobs (gridmr --help)\n"
             "  --quiet              print only errors\n");
 }
@@ -81,6 +81,13 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
         if (strcmp(a, "--output") == 0) { output = argv[++i]; continue; }
         if (strcmp(a, "--csv") == 0) { csv = argv[++i]; continue; }
         if (strcmp(a, "--stage") == 0) { o.stage_dir = argv[++i]; continue; }
+        if (strcmp(a, "--threads") == 0) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || v < 1 || v > 256) return usage_error(rank, "bad --threads '%s' (1..256)", argv[i]);
+            o.threads = (int)v;
+            continue;
+        }
         if (strcmp(a, "--provinces") == 0 || strcmp(a, "--checkpoint") == 0) {
             char *end;
             double v = strtod(argv[++i], &end);
