@@ -115,7 +115,7 @@ static void put_be(unsigned char *k, uint64_t v, int bytes)
 typedef enum { COL_U64, COL_I64, COL_F64, COL_STR } coltype;
 
 #define MAX_COLS 128
-#define STR_WIDTH 64 /* bytes of a text cell, NUL included: event ids are at most 63 */
+#define STR_WIDTH 32 /* bytes of a text cell of the code tables, NUL included */
 
 typedef struct table {
     const char *path, *about;
@@ -125,6 +125,7 @@ typedef struct table {
     coltype type[MAX_COLS];
     void *data[MAX_COLS];
     char namebuf[MAX_COLS][8];
+    size_t strw;       /* bytes of a text cell (0: STR_WIDTH) */
 } table;
 
 static void table_free(table *t)
@@ -137,7 +138,7 @@ static void table_free(table *t)
 static gmr_err col(table *t, const char *name, const char *unit, coltype type, void *p)
 {
     gmr_err err = GMR_OK;
-    size_t w = type == COL_STR ? STR_WIDTH : 8;
+    size_t w = type == COL_STR ? (t->strw ? t->strw : STR_WIDTH) : 8;
     GMR_CHECK(t->ncols < MAX_COLS, GMR_ERR_INTERNAL, "too many columns in %s", t->path);
     t->data[t->ncols] = calloc((size_t)t->n + 1, w);
     GMR_CHECK(t->data[t->ncols], GMR_ERR_NOMEM, "cannot allocate %llu rows of %s", (unsigned long long)t->n, t->path);
@@ -168,7 +169,7 @@ static gmr_err table_write(hid_t file, const table *t)
     GMR_H5_ID(g, H5Gcreate2(file, t->path, lcpl, H5P_DEFAULT, H5P_DEFAULT));
     GMR_H5_ID(space, H5Screate_simple(1, &dims, NULL));
     GMR_H5_ID(st, H5Tcopy(H5T_C_S1));
-    GMR_CALL_H5(H5Tset_size(st, STR_WIDTH));
+    GMR_CALL_H5(H5Tset_size(st, t->strw ? t->strw : STR_WIDTH));
     GMR_CALL_H5(H5Tset_strpad(st, H5T_STR_NULLTERM));
     for (int c = 0; c < t->ncols; c++) {
         hid_t ft = t->type[c] == COL_U64 ? H5T_STD_U64LE : t->type[c] == COL_I64 ? H5T_STD_I64LE
@@ -220,7 +221,7 @@ static void put_str(void *col, uint64_t i, const char *s)
 static gmr_err code_table(hid_t file, const char *path, const char *about, const char *const *names, int n)
 {
     gmr_err err = GMR_OK;
-    table t = {path, about, (uint64_t)(n - 1), 0, {0}, {0}, {0}, {0}, {{0}}};
+    table t = {path, about, (uint64_t)(n - 1), 0, {0}, {0}, {0}, {0}, {{0}}, 0};
     uint64_t *code = NULL;
     void *name = NULL;
     GMR_CALL(col(&t, "code", "1", COL_U64, &code));
@@ -240,9 +241,9 @@ static gmr_err dims(model *m)
 {
     gmr_err err = GMR_OK;
     size_t b, e;
-    table t = {"/dim/customer", "one row per customer of customers.csv (names left out)", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
-    table p = {"/dim/province", "provinces with customers or weather", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
-    table c = {"/dim/city", "cities with customers", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
+    table t = {"/dim/customer", "one row per customer of customers.csv (names left out)", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
+    table p = {"/dim/province", "provinces with customers or weather", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
+    table c = {"/dim/city", "cities with customers", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
     uint64_t *id, *prov, *city, *county, *unit, *cls, *tar, *reg, *cap, *pc, *ph, *cc, *cp;
     double *kv;
     void *pn, *cn;
@@ -334,7 +335,7 @@ static int days_in_month(uint32_t ym)
 static gmr_err dim_date(model *m)
 {
     gmr_err err = GMR_OK;
-    table t = {"/dim/date", "calendar: every day from the first to the last day of readings and weather", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
+    table t = {"/dim/date", "calendar: every day from the first to the last day of readings and weather", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
     uint64_t *date, *year, *month, *day, *wd, *we, *hol, *doy, *dim;
     uint32_t lo = 0, hi = 0;
     const unsigned char tags[2] = {'D', 'W'};
@@ -380,10 +381,10 @@ out:
 static gmr_err facts(model *m, const char *readings_path, uint64_t readings_rows)
 {
     gmr_err err = GMR_OK;
-    table d = {"/fact/reading_day", "readings.csv (the 15-minute fact, kept where it is) summed per customer and day", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
-    table bl = {"/fact/bill", "bills.csv, one row per customer and month", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
-    table w = {"/fact/weather", "weather.csv, one row per province and hour", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
-    table ev = {"/fact/event", "events.jsonl normalised, one row per event", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
+    table d = {"/fact/reading_day", "readings.csv (the 15-minute fact, kept where it is) summed per customer and day", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
+    table bl = {"/fact/bill", "bills.csv, one row per customer and month", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
+    table w = {"/fact/weather", "weather.csv, one row per province and hour", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
+    table ev = {"/fact/event", "events.jsonl normalised, one row per event", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
     size_t b, e;
     uint64_t *u[8];
     double *f[8];
@@ -461,6 +462,9 @@ static gmr_err facts(model *m, const char *readings_path, uint64_t readings_rows
 
     tag_range(&m->e, 'F', &b, &e);
     ev.n = e - b;
+    ev.strw = 2; /* the longest event_id and its NUL: the ids are short, the table long */
+    for (size_t i = b; i < e; i++)
+        if (m->e.r[i].klen > ev.strw) ev.strw = m->e.r[i].klen;
     GMR_CALL(col(&ev, "event_id", "text", COL_STR, &s));
     GMR_CALL(col(&ev, "type", "code (/dim/event_type)", COL_U64, &u[0]));
     GMR_CALL(col(&ev, "customer_id", "1 (0 for outages)", COL_U64, &u[1]));
@@ -471,8 +475,8 @@ static gmr_err facts(model *m, const char *readings_path, uint64_t readings_rows
     GMR_CALL(col(&ev, "county", "code (outages)", COL_U64, &u[5]));
     for (size_t i = b; i < e; i++) {
         const krow *r = &m->e.r[i];
-        size_t j = i - b, n = r->klen - 1 < STR_WIDTH - 1 ? r->klen - 1 : STR_WIDTH - 1;
-        memcpy((char *)s + j * STR_WIDTH, r->key + 1, n);
+        size_t j = i - b;
+        memcpy((char *)s + j * ev.strw, r->key + 1, r->klen - 1);
         u[0][j] = r->v[2];
         u[1][j] = r->v[3];
         u[2][j] = r->v[4];
@@ -496,7 +500,7 @@ out:
 static gmr_err summary(model *m)
 {
     gmr_err err = GMR_OK;
-    table t = {"/summary/customer_month", "wide table: one row per customer and month with readings", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
+    table t = {"/summary/customer_month", "wide table: one row per customer and month with readings", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
     size_t b, e, nrows = 0;
     uint64_t *id, *month, *days, *iv, *zero, *billed, *pay, *compl, *wo, *outn, *outm;
     double *kwh, *peak, *peakkw, *lf, *night, *bkwh, *bamt, *payy;
@@ -592,7 +596,7 @@ out:
 static gmr_err forecast(model *m)
 {
     gmr_err err = GMR_OK;
-    table t = {"/app/forecast", "load forecasting: one row per province and hour with readings", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
+    table t = {"/app/forecast", "load forecasting: one row per province and hour with readings", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
     size_t b, e;
     uint64_t *prov, *date, *hour, *wd, *mon, *hol, *iv;
     double *load, *temp;
@@ -654,7 +658,7 @@ static const char *const seg_units[] = {"days", "kWh", "kWh per 15 min", "mean /
 static gmr_err segment(model *m)
 {
     gmr_err err = GMR_OK;
-    table t = {"/app/segment", "segmentation: normalised mean daily profile (mean 1) and statistics per customer", 0, 0, {0}, {0}, {0}, {0}, {{0}}};
+    table t = {"/app/segment", "segmentation: normalised mean daily profile (mean 1) and statistics per customer", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
     size_t b, e, db, de, nrows = 0;
     uint64_t *id;
     double *p[SEG_SLOTS], *st[8];
@@ -751,12 +755,15 @@ static gmr_err assemble(const char *dir, const char *tmp[2], const char *output,
     gmr__result *res[2] = {NULL, NULL};
     model m;
     char *rpath = NULL, *fcp = NULL, *fsp = NULL;
+    double t0 = MPI_Wtime(), t1, t2;
     memset(&m, 0, sizeof m);
     m.file = H5I_INVALID_HID;
     m.sum = s;
     for (int j = 0; j < 2; j++) GMR_CALL(gmr__result_read(tmp[j], &res[j]));
+    t1 = MPI_Wtime();
     GMR_CALL(rows_of(res[0], &m.s));
     GMR_CALL(rows_of(res[1], &m.e));
+    t2 = MPI_Wtime();
     if (csv_dir) {
         if (mkdir(csv_dir, 0777) != 0) GMR_CHECK(errno == EEXIST, GMR_ERR_IO, "%s: %s", csv_dir, strerror(errno));
         fcp = path_join(csv_dir, "/", "app_forecast.csv");
@@ -784,6 +791,8 @@ static gmr_err assemble(const char *dir, const char *tmp[2], const char *output,
     GMR_CALL(summary(&m));
     GMR_CALL(forecast(&m));
     GMR_CALL(segment(&m));
+    gmr_log(GMR_LOG_DEBUG, "supply models: read %.3f s (%zu + %zu rows), sort %.3f s, tables %.3f s", t1 - t0,
+            m.s.n, m.e.n, t2 - t1, MPI_Wtime() - t2);
     for (int j = 0; j < 2; j++) /* records whose key came twice, not in a row: kept once */
         for (size_t i = 0; i < (j ? m.e.n : m.s.n); i++) {
             const krow *r = j ? &m.e.r[i] : &m.s.r[i];
