@@ -747,7 +747,7 @@ static char *path_join(const char *a, const char *sep, const char *b)
     return s;
 }
 
-/* Rank 0: both results -> the model file (and the CSV files). */
+/* Not collective (rank 0 only): both results -> the model file (and the CSV files). */
 static gmr_err assemble(const char *dir, const char *tmp[2], const char *output, const char *csv_dir,
                         gmr_supply_summary *s)
 {
@@ -826,7 +826,8 @@ out:
     return err;
 }
 
-/* Rank 0: OUTPUT.rejects = the jobs' rejects (structured, then events); theirs removed. */
+/* Not collective (rank 0 only): OUTPUT.rejects = the jobs' rejects (structured, then events);
+ * theirs removed. */
 static gmr_err merge_rejects(const char *tmp[2], const char *output, uint64_t total)
 {
     gmr_err err = GMR_OK;
@@ -861,6 +862,7 @@ out:
     return err;
 }
 
+/* Collective on comm: one supply job over dir/files into out, its stage removed afterwards. */
 static gmr_err run_job(MPI_Comm comm, const gmr_job_ops *ops, const char *dir, const char *const *files, int nfiles,
                        const char *out, const gmr_options *opt, gmr_summary *sum)
 {
