@@ -686,6 +686,16 @@ done
 mpi 2 "$G" supply --strict --input "$S/bad" --output "$S/strict.h5" > "$T/log" 2>&1
 st=$?
 if [ $st -eq 65 ] && grep -q '/bad/[a-z]*\.csv:[0-9]*: ' "$T/log" && [ ! -e "$S/strict.h5" ]; then ok; else bad "supply --strict: exit $st"; cat "$T/log"; fi
+# a data set of headers only: empty tables, not an error; an empty file: its header is missing
+mkdir -p "$S/empty"
+for f in customers.csv readings.csv bills.csv weather.csv; do head -n 1 "$S/feb/$f" > "$S/empty/$f"; done
+: > "$S/empty/events.jsonl"
+if mpi 2 "$G" supply --quiet --input "$S/empty" --output "$S/empty.h5" --csv "$S/empty.csv" > "$T/log" 2>&1 \
+    && "$REFSUP" "$S/empty" "$S/empty.h5" > /dev/null 2>&1 && [ "$(wc -l < "$S/empty.csv/app_forecast.csv")" = 1 ]; then ok; else bad "supply on headers only"; cat "$T/log"; fi
+: > "$S/empty/bills.csv"
+"$G" supply --input "$S/empty" --output "$S/empty.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q 'bills.csv: empty file' "$T/log"; then ok; else bad "supply on an empty bills.csv: exit $st"; cat "$T/log"; fi
 # a wrong header, a missing input, usage errors
 mkdir -p "$S/hdr"
 for f in readings.csv bills.csv weather.csv events.jsonl; do ln -sf "$S/feb/$f" "$S/hdr/$f"; done

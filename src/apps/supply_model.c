@@ -909,11 +909,13 @@ static gmr_err check_headers(MPI_Comm comm, const char *dir)
     int rank;
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     for (int i = 0; rank == 0 && !local && i < SUP_NFILES; i++) {
-        char *path = path_join(dir, "/", gmr__sup_files[i]), line[512];
+        char *path = path_join(dir, "/", gmr__sup_files[i]), line[512] = "";
         FILE *f = path ? fopen(path, "r") : NULL;
         if (!path) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
         else if (!f) local = GMR_ERROR(GMR_ERR_IO, "%s: %s", path, strerror(errno));
-        else if (!fgets(line, sizeof line, f) || (line[strcspn(line, "\r\n")] = 0, strcmp(line, gmr__sup_headers[i]) != 0))
+        else if (!fgets(line, sizeof line, f))
+            local = GMR_ERROR(GMR_ERR_DATA, "%s: empty file (the header '%s' is expected)", path, gmr__sup_headers[i]);
+        else if ((line[strcspn(line, "\r\n")] = 0, strcmp(line, gmr__sup_headers[i]) != 0))
             local = GMR_ERROR(GMR_ERR_DATA, "%s:1: header '%.80s' is not the expected '%s'", path, line, gmr__sup_headers[i]);
         if (f) fclose(f);
         free(path);
