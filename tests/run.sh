@@ -673,12 +673,17 @@ if [ "$(h5dump -y -w 0 -d /summary/customer_month/outage_minutes "$S/feb1.h5" 2>
 if "$REFSUP" "$S/feb" "$S/bad1.h5" > /dev/null 2>&1; then bad "ref_supply accepted another data set's models"; else ok; fi
 # a duplicate reading that starts a split: found by reading the line before the split
 mkdir -p "$S/dup"
-for f in customers.csv bills.csv weather.csv events.jsonl; do cp "$S/feb/$f" "$S/dup/$f"; done
+for f in customers.csv bills.csv weather.csv; do cp "$S/feb/$f" "$S/dup/$f"; done
 awk -v B=65535 '{ o += length($0) + 1; print; if (!done && o - 1 >= B) { split($0, f, ","); print f[1] "," f[2] ",9.999"; done = NR + 1 } }
     END { print done > "/dev/stderr" }' "$S/feb/readings.csv" > "$S/dup/readings.csv" 2> "$T/dupline"
+# ... and a duplicate event (the same line again) that starts a split of events.jsonl
+awk -v B=65535 '{ o += length($0) + 1; print; if (!done && o - 1 >= B) { print; done = NR + 1 } } END { print done > "/dev/stderr" }' \
+    "$S/feb/events.jsonl" > "$S/dup/events.jsonl" 2> "$T/dupev"
 for np in 1 2; do
     mpi "$np" "$G" supply --quiet --split-size 64K --input "$S/dup" --output "$S/dup.h5" > "$T/log" 2>&1
-    want="$S/dup/readings.csv:$(cat "$T/dupline"): duplicate key (the record before has the same customer_id and timestamp)"
+    id=$(sed -n "$(cat "$T/dupev")p" "$S/dup/events.jsonl" | sed 's/^{"event_id":"\([^"]*\)".*/\1/')
+    want="$S/dup/readings.csv:$(cat "$T/dupline"): duplicate key (the record before has the same customer_id and timestamp)
+$S/dup/events.jsonl:$(cat "$T/dupev"): duplicate event_id '$id' (the record before has it)"
     if [ "$(cat "$S/dup.h5.rejects" 2>/dev/null)" = "$want" ]; then ok; else bad "supply: duplicate at a split start np=$np"; cat "$S/dup.h5.rejects"; echo "want $want"; fi
     if "$REFSUP" "$S/dup" "$S/dup.h5" > "$T/ref.txt" 2>&1; then ok; else bad "supply dup np=$np: values differ"; head -5 "$T/ref.txt"; fi
 done
