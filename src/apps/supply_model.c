@@ -659,7 +659,7 @@ static gmr_err segment(model *m)
 {
     gmr_err err = GMR_OK;
     table t = {"/app/segment", "segmentation: normalised mean daily profile (mean 1) and statistics per customer", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
-    size_t b, e, db, de, nrows = 0;
+    size_t b, e, db, de, nrows = 0; /* db: unused start of the 'D' rows */
     uint64_t *id;
     double *p[SEG_SLOTS], *st[8];
     tag_range(&m->s, 'S', &b, &e);
@@ -731,7 +731,6 @@ static gmr_err segment(model *m)
             fprintf(m->fs, "\n");
         }
     }
-    (void)db;
     m->sum->segment_rows = t.n;
     GMR_CALL(table_write(m->file, &t));
 out:
