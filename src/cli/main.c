@@ -42,6 +42,8 @@ static void usage(FILE *f)
             "                                                (runs under mpirun; gen --help)\n"
             "  lasso --input DATA.csv --response COL --output MODEL.h5 [options]\n"
             "                                                distributed weighted LASSO (lasso --help)\n"
+            "  supply --input DIR --output SUPPLY.h5 [--csv DIR2]   data supply models of a power\n"
+            "                                                data set (supply --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
