@@ -999,6 +999,11 @@ gmr_err gmr_supply_build(MPI_Comm comm, const char *dir, const char *output, con
     s->t_total = MPI_Wtime() - t0;
     gmr_log(GMR_LOG_INFO, "supply: jobs %.3f s, models %.3f s", s->t_jobs, s->t_assemble);
 out:
+    if (err && rank == 0) { /* no model file: no rejects file of an earlier run beside it either */
+        char *r = path_join(output ? output : "", "", ".rejects");
+        if (r && output) unlink(r);
+        free(r);
+    }
     if (rank == 0)
         for (int j = 0; j < 2; j++)
             if (tmp[j]) {
