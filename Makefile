@@ -60,7 +60,7 @@ check: deps
 	@$(MAKE) --no-print-directory all tests
 	@sh tests/run.sh $(BUILD)
 
-tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify $(BUILD)/tests/ref_ingest $(BUILD)/tests/ref_lasso
+tests: $(TESTS) $(BENCHES) $(BUILD)/tests/ref_aggregate $(BUILD)/tests/gen_verify $(BUILD)/tests/ref_ingest $(BUILD)/tests/ref_lasso $(BUILD)/tests/ref_supply
 
 bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox
@@ -118,6 +118,12 @@ $(BUILD)/tests/ref_ingest: tests/ref_ingest.c
 $(BUILD)/tests/ref_lasso: tests/ref_lasso.c
 	@mkdir -p $(dir $@)
 	gcc -std=gnu11 -O2 -Wall -Wextra $(shell pkg-config --cflags openblas 2>/dev/null) -o $@ $< -llapacke $(shell pkg-config --libs openblas 2>/dev/null) -lm
+
+# the independent reference of gridmr supply: no gridmr code; reads the models with the HDF5 C
+# API (mpicc only because the parallel HDF5 headers include mpi.h)
+$(BUILD)/tests/ref_supply: tests/ref_supply.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null) -o $@ $< $(shell pkg-config --libs hdf5-openmpi 2>/dev/null) -lm
 
 $(BUILD)/bench/hashcount: bench/hashcount.c
 	@mkdir -p $(dir $@)

@@ -1,9 +1,9 @@
 #!/bin/sh
 # tests/run.sh BUILD: every test of `make check`.
 #
-# 1. Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen,
-#    check_lasso) at 1..4 ranks.
-# 2. MPI integration: each built-in job on generated and hand-made inputs, at 1, 2, 3 and 4
+# - Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen,
+#    check_lasso, check_segment) at 1..4 ranks.
+# - MPI integration: each built-in job on generated and hand-made inputs, at 1, 2, 3 and 4
 #    ranks and several province counts, compared byte for byte with independent serial
 #    references (bench/hashcount for wordcount, tests/ref_aggregate for aggregate, and coreutils
 #    for a small case), then the error paths: missing/unreadable input, bad rows and their
@@ -11,47 +11,50 @@
 #    The stage: resume after SIGKILL at several points (map start, after a checkpoint, shuffle)
 #    and SIGTERM (exit 75, checkpoint), damaged and truncated stages, fingerprint mismatches,
 #    --top reusing the staged map, and --mem-budget forcing spills, all against the references.
-# 3. The power-marketing data set (gridmr gen --kind power): the same bytes on 1..4 ranks and
+# - The power-marketing data set (gridmr gen --kind power): the same bytes on 1..4 ranks and
 #    alone, checked by the independent tests/gen_verify (field counts, JSON, blobs, model, and
 #    injected defects exactly as corrupt.csv lists them), the byte split, the defect count for
 #    a rate, and the error paths.
-# 4. The jsonl and blob readers through `gridmr events` and `gridmr blobs`: rows equal to the
+# - The jsonl and blob readers through `gridmr events` and `gridmr blobs`: rows equal to the
 #    independent tests/ref_ingest at 1..4 ranks, rejects exactly corrupt.csv's events and blob
 #    rows (file:line, pack and offset), counts, --strict, --resume, hand-made edge cases.
-# 5. The LASSO (gridmr lasso): generated correlated, uncentred, unscaled data fitted at 1..4
+# - The LASSO (gridmr lasso): generated correlated, uncentred, unscaled data fitted at 1..4
 #    ranks (weights, kernel weights, no intercept, standardised; CSV and HDF5 input, which must
 #    give the same model), each path certified by the
 #    independent tests/ref_lasso (KKT and duality gap from the rows, an exact QR solve on the
 #    active set matching the objective to 1e-12) and the same on every rank count; prediction,
 #    gamma_locRMSE at operating points with the threshold test, the documented treatments
 #    (constant column, n < p) and the error paths with their file:line reports.
-# 6. The incremental sync (gridmr sync, section 10): province stores loaded from generated
+# - The incremental sync (gridmr sync): province stores loaded from generated
 #    customers/bills split by province, synced on 1..4 ranks to byte-identical states, HQ's view
 #    equal to the union of the CSVs (sort), 1% changes sending exactly comm(1)'s upserts and
 #    deletes at <= 2% of a full copy's bytes, HQ's tariff edits flowing down, a flipped chunk
 #    refused and re-sent, a duplicate chunk changing nothing, HQ killed mid-sync and resumed to
 #    the same state, and bad CSV rows, headers, keys and stale stores refused.
-# 11. Power flow and voltage stability (gridmr pf, cpf, vsm): case9 and case14 against MATPOWER's
+# - Power flow and voltage stability (gridmr pf, cpf, vsm): case9 and case14 against MATPOWER's
 #    solutions, MATPOWER's CPF test (t_case9_pfv2, with and without reactive limits), the batch
 #    (features, margins, surrogate, database update) the same on 1..4 ranks, unvaried points equal
 #    to gridmr cpf and gridmr pf, a failed point reported, bad case files and ill-posed cases.
-# 20. Progress (plain lines, the bar on a pty, --quiet) and --profile's counts against wc(1) at
+# - Progress (plain lines, the bar on a pty, --quiet) and --profile's counts against wc(1) at
 #    1..4 ranks, in the output and in the result's /profile group. (Numbered from 20 so that
 #    the sections other branches add keep their numbers.)
-# 21. Slurm: tests/slurm.sh starts a private single-node cluster and submits the slurm/ scripts
+# - Slurm: tests/slurm.sh starts a private single-node cluster and submits the slurm/ scripts
 #    (results equal to a 1-rank run; a job requeued in the middle of its map resumes and ends
 #    with the same result). One SKIP line when Slurm cannot be installed.
-# 22. make install into a temporary PREFIX; examples/peak.c built against it with pkg-config
+# - make install into a temporary PREFIX; examples/peak.c built against it with pkg-config
 #    (shared and static) and run.
-# 10. Customer segmentation (gridmr segment): k-means recovers the generator's classes exactly
+# - Customer segmentation (gridmr segment): k-means recovers the generator's classes exactly
 #    (checked from SEG.h5 with awk), k chosen by the silhouette, the same file on 1..4 ranks; the
 #    supervised classifier's cross-validated accuracy (fold-parallel or not: the same file); HDF5
 #    input; empty cells, a class with no members and bad inputs with their file:line reports.
-# 10. Load forecasting (gridmr forecast): a series that is an exact function of the calendar and
+# - Load forecasting (gridmr forecast): a series that is an exact function of the calendar and
 #    temperature recovered (least squares and the LASSO with lambda chosen on validation), three
 #    noisy series giving the same report on 1..4 ranks with every MAPE (per series, bottom-up
 #    total) recomputed by awk from the forecasts, the supply table's layout day ahead, empty
 #    loads, and the error paths (gap, repeated hour, missing temperatures, short series).
+# - The data supply models (gridmr supply): every value of the summary, application and bill
+#    tables against the independent tests/ref_supply, the same on 1..4 ranks, rejects exactly
+#    corrupt.csv's, a duplicate at a split start, --strict, bad headers, usage errors.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -521,7 +524,7 @@ printf 'name,size\nx,1\n' > "$B/m3.csv"
 expect "blobs: manifest without the columns" 65 "needs the columns file, offset and length" mpi 2 "$G" blobs --input "$B/m3.csv" --output "$T/hb.h5"
 expect "events: bad --key" 2 "needs 1 to" mpi 1 "$G" events --key "" --input "$J" --output "$T/h.h5"
 rm -rf "$I"
-# ---- 9. LASSO (gridmr lasso): certified by tests/ref_lasso, the same on 1..4 ranks ------------
+# ---- 8. LASSO (gridmr lasso): certified by tests/ref_lasso, the same on 1..4 ranks ------------
 REFL="$BUILD/tests/ref_lasso"
 LB="$BUILD/bench/lasso_bench"
 L="$T/lasso"
@@ -645,7 +648,7 @@ expect "lasso: predict, missing feature" 65 "no column named 'x3' (a feature of 
 mpi 1 "$G" wordcount --quiet --input "$L/points.csv" --output "$L/wc.h5" > /dev/null 2>&1
 expect "lasso: predict, not a model" 65 "not a lasso model" mpi 2 "$G" lasso --predict "$L/wc.h5" --input "$L/d.csv"
 
-# ---- 10. customer segmentation (gridmr segment) ------------------------------------------------
+# ---- 9. customer segmentation (gridmr segment) ------------------------------------------------
 # Features from `gridmr gen` readings (tests/segment_features.awk: the 24-hour normalised
 # profile, log mean load, weekend ratio; one row per customer, 600 customers in 6 classes).
 # k-means must recover the generator's classes exactly (checked here from SEG.h5 against
@@ -830,8 +833,110 @@ expect "forecast: bad --train" 2 "is not FROM:TO" mpi 1 "$G" forecast --input "$
 expect "forecast: test before train" 2 "must start after the training period" mpi 1 "$G" forecast --input "$F/short.csv" --train 2011-01-01:2012-12-31 --test 2012-06-01:2013-01-14 --output "$F/x.h5"
 expect "forecast: missing input" 1 "nope.csv: cannot open" mpi 2 "$G" forecast --input "$F/nope.csv" $FCT --output "$F/x.h5"
 if [ "$(grep -c '^gridmr forecast' "$T/err")" -eq 1 ]; then ok; else bad "forecast: missing input: not exactly one error line"; cat "$T/err"; fi
+# ---- 11. data supply models (gridmr supply) against tests/ref_supply ------------------------
+# Two generated data sets (one with 1% damaged records; one across February and March 2026,
+# Spring Festival included): every value of the summary wide table, both application tables
+# and the bills equal the independent tests/ref_supply, app_forecast.csv is byte for byte the
+# reference's, the file, the CSVs and the rejects are identical on 1..4 ranks with small
+# splits, and the rejects are exactly corrupt.csv's records. Then a duplicate that starts a
+# split (the look-back), --strict, wrong headers, usage errors, and a table group read by
+# `gridmr lasso` as FILE.h5:/group.
+REFSUP="$BUILD/tests/ref_supply"
+S="$T/supply"
+mkdir -p "$S"
+"$G" gen --out "$S/bad" --size 2M --provinces 3 --seed 1 --corrupt-rate 0.01 --quiet || bad "supply: gen bad"
+"$G" gen --out "$S/feb" --size 2M --provinces 2 --seed 12 --start 2026-02-10 --days 30 --customers 40 --quiet || bad "supply: gen feb"
+for set in bad feb; do
+    for np in 1 2 3 4; do
+        prov=""; [ "$np" = 3 ] && prov="--provinces 3"
+        mkdir -p "$S/$set.csv$np"
+        # shellcheck disable=SC2086
+        if mpi "$np" "$G" supply --quiet $prov --split-size 64K --input "$S/$set" --output "$S/$set$np.h5" --csv "$S/$set.csv$np" \
+            > "$T/log" 2>&1; then ok; else bad "supply $set np=$np exit"; cat "$T/log"; continue; fi
+        if [ "$np" = 1 ]; then
+            if "$REFSUP" "$S/$set" "$S/${set}1.h5" "$S/$set.ref_forecast.csv" > "$T/ref.txt" 2>&1; then ok; else bad "supply $set: values differ from ref_supply"; head -25 "$T/ref.txt"; fi
+            if cmp -s "$S/$set.ref_forecast.csv" "$S/$set.csv1/app_forecast.csv"; then ok; else bad "supply $set: app_forecast.csv differs from ref_supply's"; diff "$S/$set.ref_forecast.csv" "$S/$set.csv1/app_forecast.csv" | head -5; fi
+            continue
+        fi
+        if h5diff -q "$S/${set}1.h5" "$S/$set$np.h5" > /dev/null 2>&1; then ok; else bad "supply $set: np=$np model file differs from np=1"; h5diff "$S/${set}1.h5" "$S/$set$np.h5" | head -5; fi
+        for f in app_forecast.csv app_segment.csv; do
+            if cmp -s "$S/$set.csv1/$f" "$S/$set.csv$np/$f"; then ok; else bad "supply $set: np=$np $f differs"; fi
+        done
+        if [ "$set" = bad ]; then
+            if cmp -s "$S/bad1.h5.rejects" "$S/bad$np.h5.rejects"; then ok; else bad "supply: np=$np rejects differ"; fi
+        fi
+    done
+done
+# --mem-budget (spilled runs) gives the same models
+mpi 2 "$G" supply --quiet --mem-budget 256K --split-size 64K --input "$S/bad" --output "$S/mb.h5" > "$T/log" 2>&1
+if h5diff -q "$S/bad1.h5" "$S/mb.h5" > /dev/null 2>&1; then ok; else bad "supply --mem-budget 256K differs"; cat "$T/log"; fi
+# --threads (each mapping thread with its own look-back) gives the same models and rejects
+mpi 2 "$G" supply --quiet --threads 2 --split-size 64K --input "$S/bad" --output "$S/th.h5" > "$T/log" 2>&1
+if h5diff -q "$S/bad1.h5" "$S/th.h5" > /dev/null 2>&1 && cmp -s "$S/bad1.h5.rejects" "$S/th.h5.rejects"; then ok; else bad "supply --threads 2 differs"; cat "$T/log"; fi
+# the rejects are exactly the damaged records of the files supply reads; none on clean data
+awk -F, 'NR > 1 && $1 !~ /^blobs/ { print $1 ":" $2 }' "$S/bad/corrupt.csv" | sort > "$T/want.txt"
+sed "s|^$S/bad/||" "$S/bad1.h5.rejects" | cut -d: -f1,2 | sort > "$T/got.txt"
+if [ -s "$T/want.txt" ] && cmp -s "$T/want.txt" "$T/got.txt"; then ok; else bad "supply: rejects are not corrupt.csv's records"; diff "$T/want.txt" "$T/got.txt" | head -5; fi
+if [ ! -e "$S/feb1.h5.rejects" ] && [ ! -e "$S/feb1.h5.structured.h5" ] && [ ! -e "$S/feb1.h5.structured.h5.stage" ]; then ok; else bad "supply: clean data left a rejects or temporary file"; ls "$S"; fi
+if h5dump -d /dim/date/holiday "$S/feb1.h5" 2>/dev/null | grep -q '(0): 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0,'; then ok; else bad "supply: Spring Festival 2026-02-15..23 not flagged"; fi
+# feb's outages hit counties with customers, so the county join is compared with values
+if [ "$(h5dump -y -w 0 -d /summary/customer_month/outage_minutes "$S/feb1.h5" 2>/dev/null | sed -n '/DATA {/,/}/p' | tr ',' '\n' | grep -c '^ *[1-9]')" -ge 5 ]; then ok; else bad "supply: feb has too few customer-months with outages to test the join"; fi
+# the reference must notice a wrong file (a test that cannot fail is no test)
+if "$REFSUP" "$S/feb" "$S/bad1.h5" > /dev/null 2>&1; then bad "ref_supply accepted another data set's models"; else ok; fi
+# a duplicate reading that starts a split: found by reading the line before the split
+mkdir -p "$S/dup"
+for f in customers.csv bills.csv weather.csv; do cp "$S/feb/$f" "$S/dup/$f"; done
+awk -v B=65535 '{ o += length($0) + 1; print; if (!done && o - 1 >= B) { split($0, f, ","); print f[1] "," f[2] ",9.999"; done = NR + 1 } }
+    END { print done > "/dev/stderr" }' "$S/feb/readings.csv" > "$S/dup/readings.csv" 2> "$T/dupline"
+# ... and a duplicate event (the same line again) that starts a split of events.jsonl
+awk -v B=65535 '{ o += length($0) + 1; print; if (!done && o - 1 >= B) { print; done = NR + 1 } } END { print done > "/dev/stderr" }' \
+    "$S/feb/events.jsonl" > "$S/dup/events.jsonl" 2> "$T/dupev"
+for np in 1 2; do
+    mpi "$np" "$G" supply --quiet --split-size 64K --input "$S/dup" --output "$S/dup.h5" > "$T/log" 2>&1
+    id=$(sed -n "$(cat "$T/dupev")p" "$S/dup/events.jsonl" | sed 's/^{"event_id":"\([^"]*\)".*/\1/')
+    want="$S/dup/readings.csv:$(cat "$T/dupline"): duplicate key (the record before has the same customer_id and timestamp)
+$S/dup/events.jsonl:$(cat "$T/dupev"): duplicate event_id '$id' (the record before has it)"
+    if [ "$(cat "$S/dup.h5.rejects" 2>/dev/null)" = "$want" ]; then ok; else bad "supply: duplicate at a split start np=$np"; cat "$S/dup.h5.rejects"; echo "want $want"; fi
+    if "$REFSUP" "$S/dup" "$S/dup.h5" > "$T/ref.txt" 2>&1; then ok; else bad "supply dup np=$np: values differ"; head -5 "$T/ref.txt"; fi
+done
+# --strict stops at the first bad record with 65 and names it
+mpi 2 "$G" supply --strict --input "$S/bad" --output "$S/strict.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q '/bad/[a-z]*\.csv:[0-9]*: ' "$T/log" && [ ! -e "$S/strict.h5" ]; then ok; else bad "supply --strict: exit $st"; cat "$T/log"; fi
+# a data set of headers only: empty tables, not an error; an empty file: its header is missing
+mkdir -p "$S/empty"
+for f in customers.csv readings.csv bills.csv weather.csv; do head -n 1 "$S/feb/$f" > "$S/empty/$f"; done
+: > "$S/empty/events.jsonl"
+if mpi 2 "$G" supply --quiet --input "$S/empty" --output "$S/empty.h5" --csv "$S/empty.csv" > "$T/log" 2>&1 \
+    && "$REFSUP" "$S/empty" "$S/empty.h5" > /dev/null 2>&1 && [ "$(wc -l < "$S/empty.csv/app_forecast.csv")" = 1 ]; then ok; else bad "supply on headers only"; cat "$T/log"; fi
+: > "$S/empty/bills.csv"
+"$G" supply --input "$S/empty" --output "$S/empty.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q 'bills.csv: empty file' "$T/log"; then ok; else bad "supply on an empty bills.csv: exit $st"; cat "$T/log"; fi
+# a wrong header, a missing input, usage errors
+mkdir -p "$S/hdr"
+for f in readings.csv bills.csv weather.csv events.jsonl; do ln -sf "$S/feb/$f" "$S/hdr/$f"; done
+sed '1s/capacity_kva/capacity/' "$S/feb/customers.csv" > "$S/hdr/customers.csv"
+mpi 2 "$G" supply --input "$S/hdr" --output "$S/hdr.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q 'customers.csv:1: header' "$T/log" && [ "$(grep -c header "$T/log")" = 1 ]; then ok; else bad "supply wrong header: exit $st"; cat "$T/log"; fi
+"$G" supply --input "$S/nowhere" --output "$S/x.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 1 ] && grep -q 'nowhere/customers.csv' "$T/log"; then ok; else bad "supply missing input: exit $st"; cat "$T/log"; fi
+for args in "--input $S/feb" "--output $S/x.h5" "--input $S/feb --output $S/x.h5 --bogus 1" "--input $S/feb --output $S/x.h5 --split-size 0"; do
+    # shellcheck disable=SC2086
+    "$G" supply $args > "$T/log" 2>&1
+    st=$?
+    if [ $st -eq 2 ]; then ok; else bad "supply usage '$args': exit $st"; cat "$T/log"; fi
+done
+# a table group is a table for the other apps
+if mpi 2 "$G" lasso --quiet --input "$S/feb1.h5:/summary/customer_month" --response energy_kwh --exclude customer_id,month \
+    --output "$S/lasso.h5" > "$T/log" 2>&1; then ok; else bad "lasso on FILE.h5:/summary/customer_month"; cat "$T/log"; fi
+mpi 1 "$G" lasso --quiet --input "$S/feb1.h5:/app/nothing" --response x --output "$S/lasso.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q 'no group /app/nothing' "$T/log"; then ok; else bad "lasso on a missing group: exit $st"; cat "$T/log"; fi
 
-# ---- 8. examples: built and run, output checked against the serial reference -------------
+# ---- 12. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's
 if [ -x "$BUILD/examples/peak" ]; then
     "$REFAGG" customer_id kwh "$D/meter2.csv" 2>/dev/null | awk -F '\t' '{ printf "%s\t%s\t%s\n", $1, $2, $5 }' > "$T/ref.txt"
@@ -843,7 +948,7 @@ else
     bad "examples/peak was not built"
 fi
 
-# ---- 10. incremental sync (gridmr sync): stores, chunks, resume, checksums, both ways ---------
+# ---- 13. incremental sync (gridmr sync): stores, chunks, resume, checksums, both ways ---------
 # Province stores are loaded from the generator's customers.csv and bills.csv split by province
 # (the first two digits of customer_id); HQ owns a tariff table (tests/data/sync_tariffs.csv).
 # The merged view must equal the union of the CSV files (sort), every rank count must leave
@@ -1009,7 +1114,7 @@ expect "sync: HQ not a store" 65 "not a gridmr sync store" mpi 2 "$G" sync --hq 
 mkdir -p "$S/mixed"; cp "$S/base/p$p1.db" "$S/mixed/a.db"; cp "$S/junk.hq" "$S/mixed/b.db"
 expect "sync: province not a store" 65 "b.db: not a gridmr sync store" mpi 2 "$G" sync --provinces 2 --hq "$S/mixed.hq" --stores "$S/mixed"
 [ "$(grep -c 'gridmr sync' "$T/err")" -eq 1 ] && ok || { bad "sync: a province's error not printed exactly once"; cat "$T/err"; }
-# ---- 11. power flow, CPF and voltage-stability batches (gridmr pf, cpf, vsm) ------------------
+# ---- 14. power flow, CPF and voltage-stability batches (gridmr pf, cpf, vsm) ------------------
 # MATPOWER's own solutions and CPF noses as the independent references (tests/data/ieee), the
 # batch's points the same bytes on 1..4 ranks, a batch of unvaried points equal to `gridmr cpf`
 # and `gridmr pf` of the case, a failed point reported while the batch goes on, the error paths.
@@ -1113,7 +1218,7 @@ expect "cpf: no scale" 2 "--scale F" "$G" cpf --case "$I/case9.m"
 expect "vsm: no points" 2 "--points N" mpi 1 "$G" vsm --case "$I/case9.m" --seed 1 --output "$P/e.h5"
 expect "vsm: bad level" 2 "--level: 'x' is not LO,HI" mpi 1 "$G" vsm --case "$I/case9.m" --points 3 --seed 1 --level x --output "$P/e.h5"
 expect "vsm: --local out of range" 2 "--local 9" mpi 1 "$G" vsm --case "$I/case9.m" --points 3 --seed 1 --local 9 --output "$P/e.h5"
-# ---- 20. progress and --profile ---------------------------------------------------------------
+# ---- 15. progress and --profile ---------------------------------------------------------------
 # progress: plain lines every --progress-interval when stderr is not a terminal, percent rising
 # to at most 100 and the splits counted; a bar redrawn on a terminal (a pty from script(1));
 # none with --quiet. The map is slowed by the test hook GRIDMR_TEST_SLOW_SPLIT so it lasts.
@@ -1148,7 +1253,7 @@ for np in 1 2 3 4; do
 done
 if ! h5dump -g /profile "$T/pg.h5" > /dev/null 2>&1; then ok; else bad "profile: stored without --profile"; fi
 
-# ---- 21. Slurm: the slurm/ scripts on a private single-node cluster (tests/slurm.sh) ---------
+# ---- 16. Slurm: the slurm/ scripts on a private single-node cluster (tests/slurm.sh) ---------
 sh "$(dirname "$0")/slurm.sh" "$BUILD" > "$T/slurm.log" 2>&1
 slurm_st=$?
 grep -E "^(SKIP|FAIL|slurm:)" "$T/slurm.log"
@@ -1158,7 +1263,7 @@ if [ -n "$sp" ]; then pass=$((pass + sp)); fail=$((fail + sf)); fi
 if [ "$slurm_st" -ne 0 ] && [ "${sf:-0}" -eq 0 ]; then bad "tests/slurm.sh exited $slurm_st"; tail -n 30 "$T/slurm.log"; fi
 if [ "$slurm_st" -eq 0 ] && [ -z "$sp" ] && ! grep -q "^SKIP" "$T/slurm.log"; then bad "tests/slurm.sh reported nothing"; fi
 
-# ---- 22. make install, and an example built against it with pkg-config -----------------------
+# ---- 17. make install, and an example built against it with pkg-config -----------------------
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P="$T/prefix"
 if make -s -C "$ROOT" --no-print-directory install PREFIX="$P" BUILD="$BUILD" > "$T/log" 2>&1 \

@@ -1,7 +1,7 @@
 /* main.c: the `gridmr` command. Parses options, runs a built-in job on MPI_COMM_WORLD and
  * prints the summary on rank 0; `dump` and `gen --kind text|meter` run without MPI, `gen` of
  * the power data set and the commands of the `commands` table (lasso, sync, segment, forecast,
- * pf/cpf/vsm: src/cli/<name>_cli.c) on MPI_COMM_WORLD. This is the only place that decides
+ * supply, pf/cpf/vsm: src/cli/<name>_cli.c) on MPI_COMM_WORLD. This is the only place that decides
  * exit statuses:
  * 0 ok, 1 error, 2 usage, 65 bad input under --strict (EX_DATAERR), 75 stopped by SIGTERM or
  * SIGINT (EX_TEMPFAIL: rerun with --resume; Slurm scripts requeue). */
@@ -18,6 +18,7 @@
 #include "sync_cli.h"
 #include "pf_cli.h"
 #include "segment_cli.h"
+#include "supply_cli.h"
 #include "gridmr/apps.h"
 #include "gridmr/log.h"
 #include "gridmr/mr.h"
@@ -58,6 +59,8 @@ static void usage(FILE *f)
             "  forecast --input FILE.csv --train FROM:TO --test FROM:TO --output FC.h5\n"
             "                                                hourly load forecasts (forecast --help)\n");
     fprintf(f,
+            "  supply --input DIR --output SUPPLY.h5 [--csv DIR2]   data supply models of a power\n"
+            "                                                data set (supply --help)\n"
             "\n"
             "job options (sizes take K, M or G suffixes):\n"
             "  --provinces P        provinces (default round(sqrt(ranks)))\n"
@@ -286,6 +289,7 @@ static int is_lasso(const char *cmd) { return strcmp(cmd, "lasso") == 0; }
 static int is_sync(const char *cmd) { return strcmp(cmd, "sync") == 0; }
 static int is_segment(const char *cmd) { return strcmp(cmd, "segment") == 0; }
 static int is_forecast(const char *cmd) { return strcmp(cmd, "forecast") == 0; }
+static int is_supply(const char *cmd) { return strcmp(cmd, "supply") == 0; }
 static int pf_local(int argc, char **argv) { return gmr_cli_pf(MPI_COMM_NULL, argc, argv); }
 
 static const cli_command commands[] = {
@@ -293,6 +297,7 @@ static const cli_command commands[] = {
     {is_sync, gmr_cli_sync, NULL, gmr_cli_sync_needs_mpi, gmr_cli_sync_local},
     {is_segment, gmr_cli_segment, gmr__cli_segment_usage, NULL, NULL},
     {is_forecast, gmr_cli_forecast, gmr__cli_forecast_usage, NULL, NULL},
+    {is_supply, gmr_cli_supply, gmr__cli_supply_usage, NULL, NULL},
     {gmr_cli_pf_is_command, gmr_cli_pf, NULL, gmr_cli_pf_needs_mpi, pf_local},
 };
 
@@ -330,7 +335,8 @@ int main(int argc, char **argv)
                     return 0;
                 }
         if (cc->local && !cc->needs_mpi(argc - 1, argv + 1)) return cc->local(argc - 1, argv + 1);
-        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+        /* FUNNELED: jobs with --threads (supply) map on threads that never call MPI */
+        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             fprintf(stderr, "gridmr: MPI_Init failed\n");
             return 1;
         }

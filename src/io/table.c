@@ -90,6 +90,26 @@ static int is_hdf5(const char *path)
     return r > 0;
 }
 
+/* "FILE.h5" (the root group) or "FILE.h5:/group/path" (a group of a file holding several
+ * tables, e.g. gridmr supply's /app/segment): the file part into file (cap bytes) and the
+ * group into *group. 0 when path names no HDF5 file either way. */
+static int h5_split(const char *path, char *file, size_t cap, const char **group)
+{
+    const char *c = NULL;
+    size_t n;
+    if (is_hdf5(path)) {
+        snprintf(file, cap, "%s", path);
+        *group = "/";
+        return strlen(path) < cap;
+    }
+    for (const char *p = strstr(path, ":/"); p; p = strstr(p + 1, ":/")) c = p;
+    if (!c || (n = (size_t)(c - path)) >= cap) return 0;
+    memcpy(file, path, n);
+    file[n] = 0;
+    *group = c + 1;
+    return is_hdf5(file);
+}
+
 typedef struct h5_list {
     gmr__buf *names; /* NUL-separated */
     int n;
@@ -113,15 +133,23 @@ static herr_t list_dataset(hid_t g, const char *name, const H5L_info_t *info, vo
 static gmr_err h5_columns(const char *path, gmr__buf *names, int *ncols, uint64_t *rows)
 {
     gmr_err err = GMR_OK;
-    hid_t file = H5I_INVALID_HID, dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hid_t h5f = H5I_INVALID_HID, file = H5I_INVALID_HID, dset = H5I_INVALID_HID, space = H5I_INVALID_HID,
+          type = H5I_INVALID_HID;
     h5_list l = {names, 0};
-    char *attr = NULL;
+    char *attr = NULL, fname[4096];
+    const char *group = "/";
     size_t off = 0;
     names->len = 0;
-    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0) {
+    if (!h5_split(path, fname, sizeof fname, &group)) snprintf(fname, sizeof fname, "%s", path);
+    h5f = H5Fopen(fname, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (h5f < 0) {
         H5Eclear2(H5E_DEFAULT);
         GMR_FAIL(GMR_ERR_IO, "%s: cannot open the HDF5 file", path);
+    }
+    file = H5Gopen2(h5f, group, H5P_DEFAULT); /* the table's group ("/" for a whole file) */
+    if (file < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_DATA, "%s: no group %s in %s", path, group, fname);
     }
     if (H5Aexists(file, "columns") > 0) {
         attr = malloc(1u << 20);
@@ -171,7 +199,8 @@ out:
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
     if (dset >= 0) H5Dclose(dset);
-    if (file >= 0) H5Fclose(file);
+    if (file >= 0) H5Gclose(file);
+    if (h5f >= 0) H5Fclose(h5f);
     H5Eclear2(H5E_DEFAULT);
     return err;
 }
@@ -189,7 +218,9 @@ gmr_err gmr__table_header(MPI_Comm comm, const char *path, gmr__table *t)
     t->path = path;
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     if (rank == 0) {
-        if (is_hdf5(path)) {
+        char fname[4096];
+        const char *group;
+        if (h5_split(path, fname, sizeof fname, &group)) {
             meta[3] = 1;
             local = h5_columns(path, &line, &ncols, &meta[2]);
             meta[4] = (uint64_t)ncols;
@@ -373,7 +404,9 @@ static gmr_err on_line(void *vctx, const char *line, size_t len, uint64_t off, i
 static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
-    hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, file = H5I_INVALID_HID, grp = H5I_INVALID_HID;
+    char fname[4096];
+    const char *group = "/";
     int rank, size, bad_col = -1;
     uint64_t lo, hi, bad_row = 0;
     size_t nr;
@@ -393,16 +426,18 @@ static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
     GMR_CALL_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
     GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
     GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-    file = H5Fopen(t->path, H5F_ACC_RDONLY, fapl);
+    if (!h5_split(t->path, fname, sizeof fname, &group)) snprintf(fname, sizeof fname, "%s", t->path);
+    file = H5Fopen(fname, H5F_ACC_RDONLY, fapl);
     if (file < 0) {
         H5Eclear2(H5E_DEFAULT);
         GMR_FAIL(GMR_ERR_IO, "%s: cannot open the HDF5 file", t->path);
     }
+    GMR_H5_ID(grp, H5Gopen2(file, group, H5P_DEFAULT));
     for (int c = 0; c < t->ncols && !local; c++) {
         hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
         hsize_t cnt = (hsize_t)nr;
         if (dest[c] < 0) continue;
-        dset = H5Dopen2(file, t->names[c], H5P_DEFAULT);
+        dset = H5Dopen2(grp, t->names[c], H5P_DEFAULT);
         if (dset >= 0) fspace = H5Dget_space(dset);
         if (fspace >= 0) mspace = H5Screate_simple(1, &cnt, NULL);
         if (mspace < 0 || gmr__h5_select_range(fspace, mspace, lo, nr) ||
@@ -432,6 +467,7 @@ static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
     GMR_CALL(gmr__agree(comm, local));
 out:
     free(tmp);
+    if (grp >= 0) H5Gclose(grp);
     if (file >= 0) H5Fclose(file);
     if (dxpl >= 0) H5Pclose(dxpl);
     if (fapl >= 0) H5Pclose(fapl);

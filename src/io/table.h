@@ -4,7 +4,8 @@
  * fields. Each rank parses the rows of its byte range (the file cut into equal parts, each cut
  * moved to the next line start).
  * HDF5 (recognised by its signature): one 1-D numeric dataset per column in the root group,
- * all of the same length; the columns are those named by the root attribute `columns`
+ * or in the group named after the file as "FILE.h5:/group/path" (gridmr supply's tables), all
+ * of the same length; the columns are those named by the root attribute `columns`
  * (comma-separated) when present, else every such dataset in name order. Each rank reads rows
  * [n r / size, n (r + 1) / size) of each column with collective parallel-HDF5 transfers.
  * Either way the rows never gather on one rank, rank r holds rows that come before rank r+1's,
