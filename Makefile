@@ -110,7 +110,7 @@ $(BUILD)/tests/gen_verify: tests/gen_verify.c
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lxxhash
 
 # the independent reference of gridmr events and blobs: plain gcc and libxxhash, no gridmr code
-$(BUILD)/tests/ref_ingest: tests/ref_ingest.c
+$(BUILD)/tests/ref_ingest: tests/ref_ingest.c tests/ref_json.h
 	@mkdir -p $(dir $@)
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lxxhash -lm
 
@@ -121,7 +121,7 @@ $(BUILD)/tests/ref_lasso: tests/ref_lasso.c
 
 # the independent reference of gridmr supply: no gridmr code; reads the models with the HDF5 C
 # API (mpicc only because the parallel HDF5 headers include mpi.h)
-$(BUILD)/tests/ref_supply: tests/ref_supply.c
+$(BUILD)/tests/ref_supply: tests/ref_supply.c tests/ref_json.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null) -o $@ $< $(shell pkg-config --libs hdf5-openmpi 2>/dev/null) -lm
 

@@ -10,6 +10,7 @@
  * report, whose line `MAPE <percent>` is the test period's (the bottom-up total's with many
  * series). Exit statuses: 0 ok, 2 usage, 65 bad input data, 1 other errors. */
 #define _XOPEN_SOURCE 700
+#include "status.h"
 #include "forecast_cli.h"
 
 #include <errno.h>
@@ -22,8 +23,6 @@
 #include "gridmr/log.h"
 #include "sched/sched.h"
 
-#define EXIT_USAGE 2
-#define EXIT_DATAERR 65
 
 typedef struct fc_opts {
     const char *input, *output, *csv, *plot, *train, *test;
@@ -180,23 +179,11 @@ static int parse_opts(int argc, char **argv, fc_opts *o)
     return 0;
 }
 
-static int exit_status(gmr_err e)
-{
-    if (e == GMR_OK) return 0;
-    if (e == GMR_ERR_DATA) return EXIT_DATAERR;
-    if (e == GMR_ERR_ARG) return EXIT_USAGE;
-    return 1;
-}
-
 static void report_error(int rank)
 {
-    const char *msg = gmr_err_message();
     /* errors are agreed, and a remote one carries its rank's reason: rank 0 tells */
     if (rank != 0) return;
-    if (gmr_log_get_level() >= GMR_LOG_DEBUG)
-        fprintf(stderr, "gridmr forecast: %s\n", msg);
-    else
-        fprintf(stderr, "gridmr forecast: %.*s\n", (int)strcspn(msg, "\n"), msg);
+    gmr__cli_report("forecast");
 }
 
 static const char *series_label(const gmr__fc_result *r, int i) { return r->names[i][0] ? r->names[i] : "series"; }
@@ -363,5 +350,5 @@ out:
     if (err) report_error(rank);
     gmr__fc_result_free(&r);
     gmr__fc_set_free(&set);
-    return exit_status(err);
+    return gmr__cli_exit_status(err);
 }

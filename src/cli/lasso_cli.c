@@ -23,14 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "status.h"
 #include "gridmr/lasso.h"
 #include "gridmr/log.h"
 #include "io/table.h"
 #include "lasso_cli.h"
 #include "sched/sched.h"
 
-#define EXIT_USAGE 2
-#define EXIT_DATAERR 65
 /* where a header lives, for messages: line 1 of a CSV file, nothing for HDF5 */
 #define AT1(t) ((t)->hdf5 ? "" : ":1")
 
@@ -281,23 +280,11 @@ static int parse_opts(int argc, char **argv, lasso_opts *o)
 
 /* ---- reporting -------------------------------------------------------------------------------- */
 
-static int exit_status(gmr_err e)
-{
-    if (e == GMR_OK) return 0;
-    if (e == GMR_ERR_DATA) return EXIT_DATAERR;
-    if (e == GMR_ERR_ARG) return EXIT_USAGE;
-    return 1;
-}
-
 /* The first line of the recorded error; uniform: every rank has the same error, rank 0 tells. */
 static void report(int rank, int uniform)
 {
-    const char *msg = gmr_err_message();
     if (uniform ? rank != 0 : gmr_err_is_remote()) return;
-    if (gmr_log_get_level() >= GMR_LOG_DEBUG)
-        fprintf(stderr, "gridmr lasso: %s\n", msg);
-    else
-        fprintf(stderr, "gridmr lasso: %.*s\n", (int)strcspn(msg, "\n"), msg);
+    gmr__cli_report("lasso");
 }
 
 static int in_list(char **v, int n, const char *name)
@@ -495,7 +482,7 @@ out:
     free(names);
     free(kcol);
     free(w);
-    return exit_status(err);
+    return gmr__cli_exit_status(err);
 }
 
 /* ---- predict and gamma --------------------------------------------------------------------------- */
@@ -701,7 +688,7 @@ out:
     free(z0);
     free(gam);
     free(lrms);
-    return exit_status(err);
+    return gmr__cli_exit_status(err);
 }
 
 int gmr_cli_lasso(MPI_Comm comm, int argc, char **argv)

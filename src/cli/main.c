@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "status.h"
 #include "gen.h"
 #include "forecast_cli.h"
 #include "lasso_cli.h"
@@ -24,9 +25,6 @@
 #include "gridmr/mr.h"
 #include "opts.h"
 
-#define EXIT_USAGE 2
-#define EXIT_DATAERR 65
-#define EXIT_TEMPFAIL 75
 
 static void usage(FILE *f)
 {
@@ -99,22 +97,8 @@ static void usage(FILE *f)
 /* First line of the recorded error (the traceback follows at debug level). */
 static void report_error(const char *what, int quiet_rank)
 {
-    const char *msg = gmr_err_message();
-    size_t n = strcspn(msg, "\n");
     if (gmr_err_is_remote() || quiet_rank) return; /* the failing rank reports it */
-    if (gmr_log_get_level() >= GMR_LOG_DEBUG)
-        fprintf(stderr, "gridmr %s: %s\n", what, msg);
-    else
-        fprintf(stderr, "gridmr %s: %.*s\n", what, (int)n, msg);
-}
-
-static int exit_status(gmr_err e)
-{
-    if (e == GMR_OK) return 0;
-    if (e == GMR_ERR_DATA) return EXIT_DATAERR;
-    if (e == GMR_ERR_INTERRUPTED) return EXIT_TEMPFAIL;
-    if (e == GMR_ERR_ARG) return EXIT_USAGE;
-    return 1;
+    gmr__cli_report(what);
 }
 
 static void print_summary(const char *cmd, const gmr_summary *s, const char *output)
@@ -270,7 +254,7 @@ out:
     gmr_aggregate_destroy(&agg);
     gmr_events_destroy(&ev);
     gmr__cli_free(&o);
-    return exit_status(err);
+    return gmr__cli_exit_status(err);
 }
 
 /* The commands with front ends of their own (src/cli/<name>_cli.c), run collectively on

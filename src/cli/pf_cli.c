@@ -16,11 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "status.h"
 #include "gridmr/pf.h"
 #include "pf_cli.h"
 
-#define EXIT_USAGE 2
-#define EXIT_DATAERR 65
 
 int gmr_cli_pf_is_command(const char *cmd)
 {

@@ -22,6 +22,7 @@
 
 #include <hdf5.h>
 
+#include "status.h"
 #include "apps/segment.h"
 #include "gen/model.h"
 #include "gridmr/log.h"
@@ -31,10 +32,8 @@
 #include "segment_cli.h"
 #include "stage/h5util.h"
 
-#define EXIT_USAGE 2
 /* an allocation check every rank agrees on (one MPI_Allreduce): nobody waits in a collective */
 #define AGREE_ALLOC(cond, ...) GMR_CALL(gmr__agree(comm, (cond) ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, __VA_ARGS__)))
-#define EXIT_DATAERR 65
 
 /* documented defaults (docs/segment.md, --help) */
 #define DEF_KMAX 10
@@ -191,22 +190,10 @@ static int parse_opts(int argc, char **argv, seg_opts *o)
     return 0;
 }
 
-static int exit_status(gmr_err e)
-{
-    if (e == GMR_OK) return 0;
-    if (e == GMR_ERR_DATA) return EXIT_DATAERR;
-    if (e == GMR_ERR_ARG) return EXIT_USAGE;
-    return 1;
-}
-
 static void report(int rank, int uniform)
 {
-    const char *msg = gmr_err_message();
     if (uniform ? rank != 0 : gmr_err_is_remote()) return;
-    if (gmr_log_get_level() >= GMR_LOG_DEBUG)
-        fprintf(stderr, "gridmr segment: %s\n", msg);
-    else
-        fprintf(stderr, "gridmr segment: %.*s\n", (int)strcspn(msg, "\n"), msg);
+    gmr__cli_report("segment");
 }
 
 /* A column by name, else by 1-based number; -1 when neither. */
@@ -1177,7 +1164,7 @@ out:
     free(match);
     free(sil);
     free(yhat);
-    return exit_status(err);
+    return gmr__cli_exit_status(err);
 }
 
 int gmr_cli_segment(MPI_Comm comm, int argc, char **argv)

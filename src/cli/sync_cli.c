@@ -17,13 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "status.h"
 #include "gridmr/log.h"
 #include "gridmr/sync.h"
 #include "opts.h"
 #include "sync_cli.h"
 
-#define EXIT_USAGE 2
-#define EXIT_DATAERR 65
 
 static void usage(FILE *f)
 {
@@ -60,21 +59,13 @@ static void usage(FILE *f)
             "exit status: 0 ok, 1 error, 2 usage, 65 bad input data\n");
 }
 
-static int status_of(gmr_err e)
-{
-    if (e == GMR_OK) return 0;
-    if (e == GMR_ERR_DATA) return EXIT_DATAERR;
-    if (e == GMR_ERR_ARG) return EXIT_USAGE;
-    return 1;
-}
-
 /* what: "load", "dump" or "" (the sync itself) */
 static void report(const char *what)
 {
-    const char *msg = gmr_err_message();
+    char cmd[32];
     if (gmr_err_is_remote()) return;
-    if (gmr_log_get_level() >= GMR_LOG_DEBUG) fprintf(stderr, "gridmr sync%s%s: %s\n", *what ? " " : "", what, msg);
-    else fprintf(stderr, "gridmr sync%s%s: %.*s\n", *what ? " " : "", what, (int)strcspn(msg, "\n"), msg);
+    snprintf(cmd, sizeof cmd, "sync%s%s", *what ? " " : "", what);
+    gmr__cli_report(cmd);
 }
 
 static int wants_help(int argc, char **argv)
@@ -135,7 +126,7 @@ static int cmd_load(int argc, char **argv)
     e = gmr_sync_load_routed(store, table, key, route, file, mode, &r);
     if (e) {
         report("load");
-        return status_of(e);
+        return gmr__cli_exit_status(e);
     }
     if (!quiet)
         printf("gridmr sync load: %s table %s: %llu rows, %llu upserts, %llu deletes, %llu unchanged; version %lld\n", store,
@@ -163,7 +154,7 @@ static int cmd_dump(int argc, char **argv)
     e = status ? gmr_sync_status(store, print_line, stdout) : gmr_sync_dump(store, table, print_line, stdout);
     if (e) {
         report(argv[1]);
-        return status_of(e);
+        return gmr__cli_exit_status(e);
     }
     return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -223,7 +214,7 @@ int gmr_cli_sync(MPI_Comm comm, int argc, char **argv)
     e = gmr_sync_run(comm, &o, &s);
     if (e) {
         report("");
-        return status_of(e);
+        return gmr__cli_exit_status(e);
     }
     if (rank == 0 && !quiet) {
         uint64_t el = s.upserts_up + s.deletes_up + s.upserts_down + s.deletes_down, by = s.bytes_up + s.bytes_down;

@@ -19,13 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "status.h"
 #include "gridmr/log.h"
 #include "gridmr/vsm.h"
 #include "pf_cli.h"
 #include "sched/sched.h"
 
-#define EXIT_USAGE 2
-#define EXIT_DATAERR 65
 /* an allocation every rank makes: a failure on one is agreed, so no rank waits in a collective */
 #define AGREE_ALLOC(cond) GMR_CALL(gmr__agree(comm, (cond) ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")))
 
@@ -248,19 +247,10 @@ int gmr__cli_dump_vsm(const char *path, unsigned long long top)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static int exit_status(gmr_err e)
-{
-    if (e == GMR_OK) return 0;
-    if (e == GMR_ERR_DATA) return EXIT_DATAERR;
-    if (e == GMR_ERR_ARG) return EXIT_USAGE;
-    return 1;
-}
-
 static void report(int rank)
 {
-    const char *msg = gmr_err_message();
     if (gmr_err_is_remote() || rank != 0) return;
-    fprintf(stderr, "gridmr vsm: %.*s\n", (int)strcspn(msg, "\n"), msg);
+    gmr__cli_report("vsm");
 }
 
 static uint64_t *range(uint64_t first, int n)
@@ -567,5 +557,5 @@ out:
     gmr_vsm_points_free(&ev);
     gmr_vsm_points_free(&add);
     gmr_pf_case_destroy(&base);
-    return exit_status(err);
+    return gmr__cli_exit_status(err);
 }
