@@ -9,6 +9,9 @@ DATA="$BUILD/demo-data"
 NP=${GRIDMR_DEMO_RANKS:-4}
 export OPENBLAS_NUM_THREADS=1
 
+# one node: Open MPI's ob1 over shared memory (vader). The default pml, UCX, probes the network
+# devices in MPI_Init (about 0.2 s of each run here); a cluster launch keeps its own settings.
+export OMPI_MCA_pml=${OMPI_MCA_pml:-ob1} OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader}
 MPIRUN="mpirun --oversubscribe -np $NP"
 [ "$(id -u)" -eq 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
 
