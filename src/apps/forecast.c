@@ -40,6 +40,7 @@
 #include "gridmr/lasso.h"
 #include "gridmr/log.h"
 #include "sched/sched.h"
+#include "stage/h5util.h"
 #include "topo/topo.h"
 
 /* ---- dates and holidays ----------------------------------------------------------------------- */
@@ -895,22 +896,6 @@ out:
     return err;
 }
 
-static gmr_err put_attr_s(hid_t obj, const char *name, const char *v)
-{
-    gmr_err err = GMR_OK;
-    hid_t sp = H5I_INVALID_HID, t = H5I_INVALID_HID, a = H5I_INVALID_HID;
-    GMR_H5_ID(sp, H5Screate(H5S_SCALAR));
-    GMR_H5_ID(t, H5Tcopy(H5T_C_S1));
-    GMR_CALL_H5(H5Tset_size(t, strlen(v) + 1));
-    GMR_H5_ID(a, H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT));
-    GMR_CALL_H5(H5Awrite(a, t, v));
-out:
-    if (a >= 0) H5Aclose(a);
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    return err;
-}
-
 static gmr_err put_vec(hid_t g, const char *name, hid_t type, size_t n, const void *v)
 {
     gmr_err err = GMR_OK;
@@ -950,7 +935,7 @@ static gmr_err put_group(hid_t f, const char *name, const char *label, size_t nt
     double *e = malloc((nt + 1) * sizeof *e);
     GMR_CHECK(e, GMR_ERR_NOMEM, "out of memory");
     GMR_H5_ID(g, H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    GMR_CALL(put_attr_s(g, "series", label));
+    GMR_CALL(gmr__h5_attr_put_str(g, "series", label));
     GMR_CALL(put_vec(g, "actual", H5T_NATIVE_DOUBLE, nt, a));
     GMR_CALL(put_vec(g, "forecast", H5T_NATIVE_DOUBLE, nt, fc));
     GMR_CALL(put_vec(g, "naive", H5T_NATIVE_DOUBLE, nt, nv));
@@ -989,10 +974,8 @@ gmr_err gmr__fc_write_h5(const char *path, const gmr__fc_result *r, int nattr, c
         date[k] = (int)(y * 10000 + m * 100 + d);
         hour[k] = (int)(k % 24) + 1;
     }
-    f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    GMR_CHECK(f >= 0, GMR_ERR_IO, "%s: cannot create the file", path);
-    GMR_CALL(put_attr_s(f, "job", "forecast"));
-    for (int i = 0; i < nattr; i++) GMR_CALL(put_attr_s(f, attr_names[i], attr_values[i]));
+    GMR_CALL(gmr__h5_create_serial(path, "forecast", NULL, &f));
+    for (int i = 0; i < nattr; i++) GMR_CALL(gmr__h5_attr_put_str(f, attr_names[i], attr_values[i]));
     GMR_CALL(put_attr_d(f, "nseries", r->nseries));
     GMR_CALL(put_vec(f, "date", H5T_NATIVE_INT, nt, date));
     GMR_CALL(put_vec(f, "hour", H5T_NATIVE_INT, nt, hour));

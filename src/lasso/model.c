@@ -47,15 +47,7 @@ gmr_err gmr__lasso_model_write(const char *path, const gmr__lasso_path *pp, char
     hid_t file = H5I_INVALID_HID, strtype = H5I_INVALID_HID, space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
     hsize_t dims[2] = {(hsize_t)pp->nlambda, (hsize_t)pp->p}, np = (hsize_t)pp->p;
 
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        GMR_FAIL(GMR_ERR_IO, "%s: cannot create the model file", path);
-    }
-    GMR_CALL(gmr__h5_attr_put_str(file, "job", "lasso"));
-    GMR_CALL(gmr__h5_attr_put_str(file, "format", MODEL_FORMAT));
-    GMR_CALL(gmr__h5_attr_put_str(file, "gridmr_version", GMR_VERSION_STRING));
+    GMR_CALL(gmr__h5_create_serial(path, "lasso", MODEL_FORMAT, &file));
     for (int i = 0; i < attrs->n; i++) GMR_CALL(gmr__h5_attr_put_str(file, attrs->name[i], attrs->value[i]));
     GMR_H5_ID(strtype, H5Tcopy(H5T_C_S1));
     GMR_CALL_H5(H5Tset_size(strtype, H5T_VARIABLE));

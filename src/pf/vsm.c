@@ -438,15 +438,7 @@ static gmr_err write_file(const char *path, gmr_pf_case base, const gmr_vsm_opti
     hsize_t dims[2] = {(hsize_t)pts->n, (hsize_t)pts->p}, np = (hsize_t)pts->p;
     char **names = NULL, num[64];
     int *zero = NULL;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        GMR_FAIL(GMR_ERR_IO, "%s: cannot create the file", path);
-    }
-    GMR_CALL(gmr__h5_attr_put_str(file, "job", "vsm"));
-    GMR_CALL(gmr__h5_attr_put_str(file, "format", VSM_FORMAT));
-    GMR_CALL(gmr__h5_attr_put_str(file, "gridmr_version", GMR_VERSION_STRING));
+    GMR_CALL(gmr__h5_create_serial(path, "vsm", VSM_FORMAT, &file));
     GMR_CALL(gmr__h5_attr_put_str(file, "case", case_name ? case_name : ""));
 #define PUTNUM(name, fmt, v)                                 \
     do {                                                     \

@@ -1,5 +1,7 @@
-/* h5util.c: attribute helpers shared by the result file (result.c) and the stage (stage.c). */
+/* h5util.c: HDF5 helpers shared by the result file (result.c), the stage (stage.c) and the serial
+ * files of the LASSO model, the vsm batch and the forecasts: attributes, ranges, file creation. */
 #include "h5util.h"
+#include "gridmr/mr.h"
 
 #include <string.h>
 
@@ -72,6 +74,25 @@ gmr_err gmr__h5_select_range(hid_t fspace, hid_t mspace, uint64_t start, uint64_
         GMR_CALL_H5(H5Sselect_none(fspace));
         GMR_CALL_H5(H5Sselect_none(mspace));
     }
+out:
+    return err;
+}
+
+gmr_err gmr__h5_create_serial(const char *path, const char *job, const char *format, hid_t *file)
+{
+    gmr_err err = GMR_OK;
+    hid_t f;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    *file = H5I_INVALID_HID;
+    f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_IO, "%s: cannot create the file", path);
+    }
+    *file = f;
+    GMR_CALL(gmr__h5_attr_put_str(f, "job", job));
+    if (format) GMR_CALL(gmr__h5_attr_put_str(f, "format", format));
+    GMR_CALL(gmr__h5_attr_put_str(f, "gridmr_version", GMR_VERSION_STRING));
 out:
     return err;
 }

@@ -1,4 +1,4 @@
-/* h5util.h: small HDF5 helpers shared by the result and stage files (private). */
+/* h5util.h: small HDF5 helpers shared by the result, stage, model, vsm and forecast files (private). */
 #ifndef GMR_H5UTIL_H
 #define GMR_H5UTIL_H
 
@@ -15,6 +15,11 @@ gmr_err gmr__h5_attr_put(hid_t obj, const char *name, hid_t type, size_t n, cons
 /* Read a string attribute into buf (cap bytes). GMR_ERR_DATA when it is missing, not a string
  * or too long; the HDF5 error stack is cleared either way. */
 gmr_err gmr__h5_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap);
+
+/* Creates (truncates) path with the serial driver and stamps the root attributes every gridmr
+ * file carries: job, format (when not NULL) and gridmr_version. GMR_ERR_IO names the file when it
+ * cannot be created. The caller closes *file. Not collective. */
+gmr_err gmr__h5_create_serial(const char *path, const char *job, const char *format, hid_t *file);
 
 /* Select elements [start, start+count) of a 1-D file space and all of the count-long memory
  * space, or nothing in both when count is 0: a rank with no data still joins a collective
