@@ -224,6 +224,8 @@ expect "bad size option" 2 "not a size" mpi 2 "$G" wordcount --split-size 12Q --
 expect "too many provinces" 2 "more than the 2 ranks" mpi 2 "$G" wordcount --provinces 3 --input "$D/tiny.txt" --output "$T/e.h5"
 expect "unknown option" 2 "unknown option" "$G" wordcount --frobnicate 1 --input "$D/tiny.txt" --output "$T/e.h5"
 expect "dump of a non-result" 1 "cannot open" "$G" dump "$D/tiny.txt"
+expect "dump --help" 0 "" "$G" dump --help
+grep -q "^usage: gridmr dump OUT.h5" "$T/out" && ok || bad "dump --help: no usage on stdout"
 expect "dump --top" 0 "" "$G" dump "$T/k.h5" --top 1
 if [ "$(cat "$T/out")" = "small	50" ]; then ok; else bad "dump --top 1"; cat "$T/out"; fi
 expect "result attributes" 0 "" h5dump -A "$T/k.h5"

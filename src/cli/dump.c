@@ -112,6 +112,12 @@ int gmr__cli_dump(int argc, char **argv)
     uint64_t top = UINT64_MAX, *idx = NULL;
     int status = 0;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: gridmr dump OUT.h5 [--top N]\n\n"
+                   "Prints a MapReduce result (key<TAB>values, in the job's order), a LASSO model or a vsm\n"
+                   "batch as text; --top N: the first N rows (models: lambdas). docs/formats.md, \"gridmr dump text\".\n");
+            return 0;
+        }
         if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             char *end;
             top = strtoull(argv[++i], &end, 10);
