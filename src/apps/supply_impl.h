@@ -59,4 +59,16 @@ uint32_t gmr__sup_ymd(int64_t days);
 int gmr__sup_weekday(uint32_t ymd);         /* ISO: 1 Monday .. 7 Sunday */
 int gmr__sup_holiday(uint32_t ymd);         /* 1 on a statutory holiday of mainland China */
 
+/* --resume (supply_resume.c). The text of everything a job's rows depend on (its name, the
+ * options text, --max-key, --max-record, each input's path, size and mtime), malloc'd into
+ * *text. Not collective. */
+gmr_err gmr__sup_fingerprint(const char *job, const gmr_options *o, const char *dir, const char *const *files,
+                             int nfiles, char **text);
+/* Collective on comm: *done = 1 when `out` is a finished job result carrying fingerprint fp
+ * (rank 0's fp; NULL elsewhere) with its rejects file; sum then holds its figures (resumed = 1,
+ * times 0). Same answer on every rank. */
+gmr_err gmr__sup_job_done(MPI_Comm comm, const char *out, const char *fp, gmr_summary *sum, int *done);
+/* Collective on comm: rank 0 stamps the closed result `out` with fp (it is then finished). */
+gmr_err gmr__sup_job_mark(MPI_Comm comm, const char *out, const char *fp);
+
 #endif

@@ -861,7 +861,24 @@ out:
     return err;
 }
 
-/* Collective on comm: one supply job over dir/files into out, its stage removed afterwards. */
+/* OUT's stage file: DIR/basename(OUT).stage with --stage DIR, else OUT.stage (as the engine's). */
+static char *stage_file(const char *out, const gmr_options *opt)
+{
+    const char *base = strrchr(out, '/');
+    return opt->stage_dir ? path_join(opt->stage_dir, "/", base ? base + 1 : out) : path_join(out, "", "");
+}
+
+static void remove_stage(const char *out, const gmr_options *opt)
+{
+    char *p = stage_file(out, opt), *stage = p ? path_join(p, "", ".stage") : NULL;
+    if (stage) unlink(stage);
+    free(stage);
+    free(p);
+}
+
+/* Collective on comm: one supply job over dir/files into out. Its stage is removed once the
+ * job finished, and kept when it was interrupted (for --resume). With --resume a job whose
+ * result an earlier run finished (supply_resume.c) is not run again. */
 static gmr_err run_job(MPI_Comm comm, const gmr_job_ops *ops, const char *dir, const char *const *files, int nfiles,
                        const char *out, const gmr_options *opt, gmr_summary *sum)
 {
@@ -869,10 +886,21 @@ static gmr_err run_job(MPI_Comm comm, const gmr_job_ops *ops, const char *dir, c
     gmr__sup_map *m = NULL;
     gmr_job job = NULL;
     gmr_options o = *opt;
-    char *path = NULL, *stage = NULL;
-    int rank = 0;
+    char *path = NULL, *fp = NULL, text[96];
+    int rank = 0, done = 0;
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
-    o.options_text = ops->name; /* the map depends on nothing but the job */
+    /* the map depends on nothing but the job, and --strict (a strict run stops at a reject) */
+    snprintf(text, sizeof text, "%s%s", ops->name, opt->strict ? " --strict" : "");
+    o.options_text = text;
+    if (rank == 0) GMR_CALL(gmr__sup_fingerprint(ops->name, &o, dir, files, nfiles, &fp));
+    if (opt->resume) {
+        GMR_CALL(gmr__sup_job_done(comm, out, fp, sum, &done));
+        if (done) {
+            if (rank == 0)
+                gmr_log(GMR_LOG_INFO, "%s: finished by an earlier run (%s): not run again", ops->name, out);
+            goto out;
+        }
+    }
     GMR_CALL(gmr__sup_map_create(&m));
     GMR_CALL(gmr_job_create(comm, ops, m, &job));
     GMR_CALL(gmr_job_set_options(job, &o));
@@ -885,16 +913,12 @@ static gmr_err run_job(MPI_Comm comm, const gmr_job_ops *ops, const char *dir, c
     }
     err = gmr_job_run(job, out);
     if (!err) err = gmr_job_get_summary(job, sum);
-    /* supply has no --resume: the job's stage is of no further use */
-    if (rank == 0) {
-        const char *base = strrchr(out, '/');
-        path = opt->stage_dir ? path_join(opt->stage_dir, "/", base ? base + 1 : out) : NULL;
-        stage = path_join(path ? path : out, "", ".stage");
-        if (stage) unlink(stage);
-    }
+    if (!err) err = gmr__sup_job_mark(comm, out, fp);
+    /* finished: the result holds everything; interrupted: the stage is what --resume needs */
+    if (rank == 0 && err != GMR_ERR_INTERRUPTED) remove_stage(out, opt);
     GMR_CALL(err);
 out:
-    free(stage);
+    free(fp);
     free(path);
     gmr_job_destroy(&job);
     gmr__sup_map_destroy(&m);
@@ -1004,13 +1028,15 @@ out:
         if (r && output) unlink(r);
         free(r);
     }
-    if (rank == 0)
+    /* interrupted: the finished jobs' results and the unfinished job's stage stay for --resume */
+    if (rank == 0 && err != GMR_ERR_INTERRUPTED)
         for (int j = 0; j < 2; j++)
             if (tmp[j]) {
                 char *r = path_join(tmp[j], "", ".rejects");
                 unlink(tmp[j]);
                 if (r) unlink(r);
                 free(r);
+                remove_stage(tmp[j], opt); /* a job finished by an earlier run may have left it */
             }
     free(tmp[0]);
     free(tmp[1]);

@@ -1,8 +1,8 @@
 /* supply_cli.c: `gridmr supply`, the front end of the data supply models (gridmr/supply.h):
  * parses the options, runs gmr_supply_build on the communicator and prints the summary on
  * rank 0. Exit statuses as everywhere: 0 ok, 2 usage, 65 bad input data (a wrong header, or a
- * rejected record under --strict), 75 stopped by SIGTERM or SIGINT, 1 any other error (printed
- * once). */
+ * rejected record under --strict), 75 stopped by SIGTERM, SIGINT or SIGUSR1 (rerun with
+ * --resume), 1 any other error (printed once). */
 #define _XOPEN_SOURCE 700
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +29,9 @@ void gmr__cli_supply_usage(FILE *f)
             "  --output FILE        the HDF5 file of the models; FILE.rejects lists rejected records\n"
             "  --csv DIR2           also write DIR2/app_forecast.csv and DIR2/app_segment.csv\n"
             "  --strict             stop at the first bad record (exit 65)\n"
+            "  --resume             after an interrupted run (exit 75) or a crash: a job that run finished\n"
+            "                       (same inputs and options) is not run again, an unfinished one maps only\n"
+            "                       the splits its stage lacks; the models are then built as usual\n"
             "  --provinces P --threads T --split-size SIZE --mem-budget SIZE --shuffle-buffer SIZE --stage DIR\n"
             "  --checkpoint SEC     engine options, as for the other jobs (gridmr --help)\n"
             "  --quiet              print only errors\n");
@@ -61,14 +64,16 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
     MPI_Comm_rank(comm, &rank);
     if (rank != 0) gmr_log_set_rank(rank);
     {
-        /* SIGTERM/SIGINT stop the running job at its next check: the temporary results and
-         * stages are removed and the exit status is 75 */
+        /* SIGTERM/SIGINT (and SIGUSR1, which slurm/gridmr.sbatch forwards on Slurm's time-limit
+         * warning) stop the running job at its next check: it checkpoints its map to its
+         * stage, the finished jobs' results are kept for --resume and the exit status is 75 */
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
     }
     gmr_options_init(&o);
     for (int i = 1; i < argc; i++) {
@@ -76,6 +81,7 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
         uint64_t *size = NULL;
         if (strcmp(a, "--strict") == 0) { o.strict = 1; continue; }
         if (strcmp(a, "--quiet") == 0) { quiet = 1; continue; }
+        if (strcmp(a, "--resume") == 0) { o.resume = 1; continue; }
         if (i + 1 >= argc) return usage_error(rank, "%s needs a value", a);
         if (strcmp(a, "--input") == 0) { input = argv[++i]; continue; }
         if (strcmp(a, "--output") == 0) { output = argv[++i]; continue; }
@@ -120,6 +126,14 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
                (double)s.input_bytes / 1e6, (double)s.structured.input_bytes / 1e6, (double)s.events.input_bytes / 1e6,
                (unsigned long long)(s.structured.records + s.events.records), (unsigned long long)s.rejected);
         if (s.rejected) printf("  first bad  %s\n", s.first_reject);
+        if (o.resume) {
+            const gmr_summary *j[2] = {&s.structured, &s.events};
+            printf("  resumed   ");
+            for (int k = 0; k < 2; k++)
+                printf(" %s %llu of %llu splits%s%s", k ? "events" : "structured", (unsigned long long)j[k]->splits_reused,
+                       (unsigned long long)j[k]->splits, j[k]->resumed && !strcmp(j[k]->stage, "-") ? " (finished before: not run)"
+                       : "", k ? "\n" : ",");
+        }
         printf("  dim        %llu customers, %llu dates\n", (unsigned long long)s.customers, (unsigned long long)s.dates);
         printf("  fact       %llu customer-days, %llu bills, %llu events\n", (unsigned long long)s.reading_days,
                (unsigned long long)s.bills, (unsigned long long)s.events_rows);

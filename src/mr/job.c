@@ -464,7 +464,7 @@ static int map_should_stop(void *vms)
     return interrupt_requested || (ms->limit && tables_bytes(ms) > ms->limit);
 }
 
-static void crash_point(const gmr__topo *topo, const char *point);
+static void crash_point(const gmr_job job, const gmr__topo *topo, const char *point);
 
 /* Test hook (tests/slurm.sh): GRIDMR_TEST_SLOW_SPLIT=SEC makes every split take at least SEC
  * seconds more, so that a small job's map lasts long enough to be requeued in the middle.
@@ -514,7 +514,7 @@ static gmr_err map_split(void *vms, uint64_t split)
         memcpy(ms->wave_splits.data + ms->wave_splits.len, entry, sizeof entry);
         ms->wave_splits.len += sizeof entry;
     }
-    crash_point(ms->topo, "map-split");
+    crash_point(ms->job, ms->topo, "map-split");
 out:
     return err;
 }
@@ -990,11 +990,18 @@ out:
  * each split the rank maps), "map-run" (right after the first checkpoint while splits
  * remain), "shuffle" (start of the shuffle).
  * GRIDMR_TEST_WAVE=K ends every map wave after K splits, so tests get checkpoints on small
- * inputs. */
-static void crash_point(const gmr__topo *topo, const char *point)
+ * inputs. GRIDMR_TEST_JOB=NAME limits both to the job of that name (gridmr supply runs two:
+ * its tests interrupt the second one). */
+static int test_hooks_apply(const gmr_job job)
+{
+    const char *name = getenv("GRIDMR_TEST_JOB");
+    return !name || strcmp(name, job->ops->name) == 0;
+}
+
+static void crash_point(const gmr_job job, const gmr__topo *topo, const char *point)
 {
     const char *at = getenv("GRIDMR_TEST_CRASH");
-    if (!at || topo->rank != topo->size - 1) return;
+    if (!at || topo->rank != topo->size - 1 || !test_hooks_apply(job)) return;
     if (strcmp(at, point) == 0) raise(SIGKILL);
     if (strncmp(at, "term-", 5) == 0 && strcmp(at + 5, point) == 0) raise(SIGTERM);
 }
@@ -1391,7 +1398,7 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
     int next_run = 0, threads = job->opt.threads;
     double t1 = now();
     char name[256];
-    const char *hook = getenv("GRIDMR_TEST_WAVE");
+    const char *hook = test_hooks_apply(job) ? getenv("GRIDMR_TEST_WAVE") : NULL;
     gmr__wave wave;
 
     memset(&ms, 0, sizeof ms);
@@ -1438,7 +1445,7 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
     wave.splits = plan->splits;
     wave.progress = prog ? map_progress_cb : NULL;
     wave.progress_ctx = &mp;
-    crash_point(topo, "map");
+    crash_point(job, topo, "map");
     while (ntodo) {
         uint64_t mapped = 0, mapped_all = 0;
         int stop = 0, stop_any = 0;
@@ -1485,7 +1492,7 @@ static gmr_err map_phase(gmr_job job, gmr__topo *topo, gmr__plan *plan, gmr__sta
                 /* the tables are in the run now: empty them for the next wave */
                 GMR_CALL(add_name(&mr->runs, &mr->nruns, name));
                 for (int d = 0; d < ms.nparts; d++) GMR_CALL(gmr__kvt_clear(parts[d]));
-                crash_point(topo, "map-run");
+                crash_point(job, topo, "map-run");
             }
         }
         /* every rank knows (stop_any is agreed); agreeing once more makes one rank report it */
@@ -1798,7 +1805,7 @@ gmr_err gmr_job_run(gmr_job job, const char *output_path)
         gmr_log(GMR_LOG_INFO, "resumed: %llu of %llu splits from the stage", (unsigned long long)mr.splits_reused,
                 (unsigned long long)plan->nsplits);
     t1 = now();
-    crash_point(topo, "shuffle");
+    crash_point(job, topo, "shuffle");
     GMR_CALL(gmr__agree(topo->world, check_interrupt()));
     gmr__progress_phase(prog, "shuffle", 0, 0, 0, 0);
     GMR_CALL(shuffle_phase(job, topo, stage, &mr, parts, &sp, &global, &counts[2]));
