@@ -939,6 +939,88 @@ mpi 1 "$G" lasso --quiet --input "$S/feb1.h5:/app/nothing" --response x --output
 st=$?
 if [ $st -eq 65 ] && grep -q 'no group /app/nothing' "$T/log"; then ok; else bad "lasso on a missing group: exit $st"; cat "$T/log"; fi
 
+# ---- 11a. gridmr supply --resume: interrupted in job 1 or job 2, killed, changed inputs -------
+# SIGTERM (the engine's test hook, limited to one job by GRIDMR_TEST_JOB; waves of 2 splits so
+# there are checkpoints) stops supply with 75 and keeps the finished job's result and the
+# unfinished job's stage; --resume then skips the finished job, maps only the splits the stage
+# lacks (the summary's "resumed" line counts them) and writes the same model file (h5diff) and
+# CSVs (cmp) as the uninterrupted 1-rank run of section 11, and leaves no temporary file. A
+# changed input between the runs must not reuse a stale job result or stage.
+R="$S/resume"
+mkdir -p "$R"
+# h5same A B: the same h5dump but for the first line (the file name); h5diff -q says nothing of
+# a dataset with another number of rows. same_supply NAME REF: NAME.h5 and NAME.csv/* equal
+# REF.h5 and REF.csv/*, and no temporary file is left
+h5same() { h5dump "$1" 2> /dev/null | tail -n +2 > "$T/h5a" && h5dump "$2" 2> /dev/null | tail -n +2 | cmp -s - "$T/h5a"; }
+same_supply() {
+    h5same "$2.h5" "$1.h5" && cmp -s "$2.csv/app_forecast.csv" "$1.csv/app_forecast.csv" \
+        && cmp -s "$2.csv/app_segment.csv" "$1.csv/app_segment.csv" && [ -z "$(ls "$1".h5.* 2> /dev/null)" ]
+}
+mkdir -p "$R/ref.csv"
+cp "$S/feb1.h5" "$R/ref.h5" && cp "$S/feb.csv1/"*.csv "$R/ref.csv/"
+ns=$(mpi 1 "$G" supply --split-size 64K --input "$S/feb" --output "$R/n.h5" | sed -n 's/.*provinces, \([0-9]*\) + \([0-9]*\) splits$/\1 \2/p')
+n1=${ns% *} n2=${ns#* }
+if [ -n "$n1" ] && [ "$n1" -ge 8 ] && [ "$n2" -ge 4 ]; then ok; else bad "supply resume: expected >= 8 + 4 splits at 64K, got '$ns'"; n1=8 n2=4; fi
+# resumed J: "A B" = splits of job J reused, of all; from the summary line
+resumed() { sed -n 's/^  resumed    structured \([0-9]*\) of \([0-9]*\) splits.*, events \([0-9]*\) of \([0-9]*\) splits.*/\1 \2 \3 \4/p' "$T/out"; }
+for case in "2 supply.structured" "3 supply.events" "1 supply.events"; do
+    np=${case% *} job=${case#* }
+    name="$R/t$np"
+    rm -rf "$name".h5* "$name.csv"
+    expect "supply resume np=$np: SIGTERM in $job: exit 75" 75 "interrupted by a signal" env GRIDMR_TEST_JOB="$job" GRIDMR_TEST_WAVE=2 \
+        GRIDMR_TEST_CRASH=term-map-split timeout 120 mpirun -np "$np" "$G" supply --split-size 64K --input "$S/feb" --output "$name.h5" --csv "$name.csv"
+    if [ "$job" = supply.structured ]; then kept="$name.h5.structured.h5.stage"; else kept="$name.h5.structured.h5 $name.h5.events.h5.stage"; fi
+    # shellcheck disable=SC2086
+    if ls $kept > /dev/null 2>&1 && [ ! -e "$name.h5" ]; then ok; else bad "supply resume np=$np: after 75, expected $kept and no model file"; ls "$R"; fi
+    expect "supply resume np=$np: --resume" 0 "" mpi "$np" "$G" supply --resume --split-size 64K --input "$S/feb" --output "$name.h5" --csv "$name.csv"
+    set -- $(resumed)
+    if [ "$job" = supply.structured ]; then
+        good=$([ "${1:-x}" -ge 1 ] 2> /dev/null && [ "$1" -lt "$n1" ] && [ "$3" = 0 ] && echo y)
+    else
+        good=$([ "${1:-x}" = "$n1" ] && grep -q "finished before: not run" "$T/out" && [ "$3" -ge 1 ] 2> /dev/null && [ "$3" -lt "$n2" ] && echo y)
+    fi
+    if [ "$good" = y ]; then ok; else bad "supply resume np=$np ($job interrupted): reused '$*' (structured, of, events, of)"; cat "$T/out"; fi
+    if same_supply "$name" "$R/ref"; then ok; else bad "supply resume np=$np: not the uninterrupted run's models, or temporary files left"; ls "$R"; fi
+done
+# SIGKILL after a checkpoint of job 2 (a node failure): the same
+rm -rf "$R/k.h5"* "$R/k.csv"
+GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=map-run mpi 2 "$G" supply --split-size 64K --input "$S/feb" \
+    --output "$R/k.h5" --csv "$R/k.csv" > "$T/log" 2>&1
+st=$?
+if [ "$st" -ne 0 ] && [ -e "$R/k.h5.structured.h5" ] && [ -e "$R/k.h5.events.h5.stage" ]; then ok; else bad "supply killed in job 2: exit $st, or its files are gone"; cat "$T/log"; fi
+expect "supply resume after SIGKILL" 0 "" mpi 2 "$G" supply --resume --split-size 64K --input "$S/feb" --output "$R/k.h5" --csv "$R/k.csv"
+set -- $(resumed)
+if [ "${1:-x}" = "$n1" ] && [ "$3" -ge 1 ] 2> /dev/null && [ "$3" -lt "$n2" ] && same_supply "$R/k" "$R/ref"; then ok; else bad "supply resume after SIGKILL: reused '$*', or not the same models"; cat "$T/out"; fi
+# a changed input between the runs: a new readings.csv reruns job 1 (its result is stale), a
+# new events.jsonl reruns job 2's map (its stage is stale); the models are those of the changed
+# data (a fresh run), not the old ones
+mkdir -p "$R/chg"
+cp "$S/feb/"* "$R/chg/"
+rm -rf "$R/c.h5"* "$R/c.csv"
+GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=term-map-split mpi 2 "$G" supply --split-size 64K --input "$R/chg" \
+    --output "$R/c.h5" --csv "$R/c.csv" > "$T/log" 2>&1
+sed -i '$d' "$R/chg/readings.csv"
+expect "supply resume: changed readings.csv" 0 "" mpi 2 "$G" supply --resume --split-size 64K --input "$R/chg" --output "$R/c.h5" --csv "$R/c.csv"
+set -- $(resumed)
+mkdir -p "$R/f1.csv"
+mpi 2 "$G" supply --quiet --split-size 64K --input "$R/chg" --output "$R/f1.h5" --csv "$R/f1.csv" > /dev/null 2>&1
+if [ "${1:-x}" = 0 ] && ! grep -q "finished before" "$T/out" && same_supply "$R/c" "$R/f1" && ! h5same "$R/ref.h5" "$R/c.h5"; then ok
+else bad "supply resume: a changed readings.csv reused the stale job 1 (reused '$*') or gave other models than a fresh run"; cat "$T/out"; fi
+GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=term-map-split mpi 2 "$G" supply --split-size 64K --input "$R/chg" \
+    --output "$R/c.h5" --csv "$R/c.csv" > "$T/log" 2>&1
+sed -i '$d' "$R/chg/events.jsonl"
+expect "supply resume: changed events.jsonl" 0 "other options, inputs or rank counts" mpi 2 "$G" supply --resume --split-size 64K --input "$R/chg" --output "$R/c.h5" --csv "$R/c.csv"
+set -- $(resumed)
+mkdir -p "$R/f2.csv"
+mpi 2 "$G" supply --quiet --split-size 64K --input "$R/chg" --output "$R/f2.h5" --csv "$R/f2.csv" > /dev/null 2>&1
+if [ "${1:-x}" = "$n1" ] && [ "$3" = 0 ] && same_supply "$R/c" "$R/f2" && ! h5same "$R/f1.h5" "$R/c.h5"; then ok
+else bad "supply resume: a changed events.jsonl reused its stale stage (reused '$*') or gave other models than a fresh run"; cat "$T/out" "$T/err"; fi
+# without --resume an interrupted run's leftovers are not used, and are gone after success
+GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=term-map-split mpi 2 "$G" supply --split-size 64K --input "$S/feb" \
+    --output "$R/c.h5" --csv "$R/c.csv" > "$T/log" 2>&1
+expect "supply: no --resume after 75" 0 "" mpi 2 "$G" supply --split-size 64K --input "$S/feb" --output "$R/c.h5" --csv "$R/c.csv"
+if ! grep -q "^  resumed" "$T/out" && same_supply "$R/c" "$R/ref"; then ok; else bad "supply without --resume after 75"; cat "$T/out"; fi
+
 # ---- 12. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's
 if [ -x "$BUILD/examples/peak" ]; then
