@@ -344,7 +344,8 @@ static int run_fit(MPI_Comm comm, lasso_opts *o, int rank, int size)
     GMR_CHECK(dest && names && kcol, GMR_ERR_NOMEM, "out of memory for %d columns", t.ncols);
     for (int c = 0; c < t.ncols; c++) {
         dest[c] = -1;
-        if (c == resp || c == wcol || in_list(o->exclude, o->nexclude, t.names[c])) continue;
+        /* an HDF5 text column (a name) is no feature unless named: then the reader says so */
+        if (c == resp || c == wcol || in_list(o->exclude, o->nexclude, t.names[c]) || gmr__table_is_text(&t, c)) continue;
         for (int d = 0; d < c; d++)
             GMR_CHECK(strcmp(t.names[d], t.names[c]) != 0 || dest[d] < 0, GMR_ERR_DATA,
                       "%s%s: two feature columns are named '%s'", o->input, AT1(&t), t.names[c]);

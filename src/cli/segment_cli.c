@@ -756,36 +756,27 @@ static int run(MPI_Comm comm, seg_opts *o, int rank, int size)
     AGREE_ALLOC(dest && s.col, "out of memory for %d columns", s.t.ncols);
     s.p = 0;
     for (int c = 0; c < s.t.ncols; c++) {
-        int skip = c == idc;
+        int skip = c == idc || gmr__table_is_text(&s.t, c); /* HDF5 text columns: only as the id */
         for (int e = 0; e < nexcl; e++) skip |= find_column(s.t.names, s.t.ncols, excl[e]) == c;
         dest[c] = skip ? -1 : s.p;
         if (!skip) s.col[s.p++] = c;
     }
     GMR_CHECK(s.p >= 1, GMR_ERR_DATA, "%s: no feature columns (every column is the id or excluded)", o->input);
-    if (s.t.hdf5) dest[idc] = s.p; /* an HDF5 id is numeric: read it as one more value */
-    else s.t.text_col1 = idc + 1;
+    s.t.text_col1 = idc + 1; /* text (CSV, HDF5 text) or a number printed (HDF5 numeric) */
     s.t.empty_nan = 1;
     uniform = 0;
-    GMR_CALL(gmr__table_read(comm, &s.t, dest, s.p + (s.t.hdf5 ? 1 : 0)));
+    GMR_CALL(gmr__table_read(comm, &s.t, dest, s.p));
     uniform = 1;
     t_read = MPI_Wtime() - t0;
     GMR_CHECK(s.t.total_rows >= 1, GMR_ERR_DATA, "%s: no customers (no rows after the header)", o->input);
     GMR_CHECK(s.t.total_rows <= GMR_SEG_MAX_ROWS, GMR_ERR_DATA, "%s: %llu customers, at most 2^26", o->input,
               (unsigned long long)s.t.total_rows);
-    /* the rows as a packed n x p matrix (HDF5: the id column dropped), ids as text */
+    /* the rows as a packed n x p matrix, ids as text */
     s.ids = malloc((s.t.nrows + 1) * sizeof *s.ids);
     GMR_CALL(gmr__agree(comm, s.ids ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")));
     for (size_t i = 0; i < s.t.nrows; i++) {
-        if (s.t.hdf5) {
-            char b[64];
-            double v = s.t.v[i * (size_t)s.t.width + (size_t)s.p];
-            snprintf(b, sizeof b, "%.17g", v);
-            s.ids[i] = strdup(b);
-            memmove(s.t.v + i * (size_t)s.p, s.t.v + i * (size_t)s.t.width, (size_t)s.p * sizeof(double));
-        } else {
-            s.ids[i] = s.t.text[i];
-            s.t.text[i] = NULL;
-        }
+        s.ids[i] = s.t.text[i];
+        s.t.text[i] = NULL;
         if (!s.ids[i]) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
     }
     GMR_CALL(gmr__agree(comm, local));

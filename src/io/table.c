@@ -9,9 +9,11 @@
  * bad line reports "path:line: reason" once the numbering is known. Cost: one strtod per kept
  * field; memory 8 (width + 1) bytes per row.
  *
- * HDF5: rank 0 lists the columns and checks their lengths; then every rank opens the file with
- * the MPI-IO driver and reads its rows of each kept column in one collective transfer, then
- * scatters them into its rows (no parsing: the read runs at the file system's speed). */
+ * HDF5: rank 0 lists the columns, their kinds (integer, floating point, text) and checks their
+ * lengths; then every rank opens the file with the MPI-IO driver and reads its rows of each kept
+ * column in one collective transfer, then scatters them into its rows (no parsing: the read
+ * runs at the file system's speed). Text columns (a name, a text id) are never parsed: one can
+ * be the row id, read as text; asked for as a number it is an error naming the column. */
 #define _XOPEN_SOURCE 700
 #include "table.h"
 
@@ -129,7 +131,9 @@ static herr_t list_dataset(hid_t g, const char *name, const H5L_info_t *info, vo
     return 0;
 }
 
-/* Rank 0: the column names (NUL-separated in *names) and the common length of an HDF5 input. */
+/* Rank 0: the column names (NUL-separated in *names, then one kind byte per column appended:
+ * 'u' unsigned or 'i' signed integer, 'f' floating point, 't' text) and the common length of
+ * an HDF5 input. */
 static gmr_err h5_columns(const char *path, gmr__buf *names, int *ncols, uint64_t *rows)
 {
     gmr_err err = GMR_OK;
@@ -139,6 +143,7 @@ static gmr_err h5_columns(const char *path, gmr__buf *names, int *ncols, uint64_
     char *attr = NULL, fname[4096];
     const char *group = "/";
     size_t off = 0;
+    char *kinds = NULL;
     names->len = 0;
     if (!h5_split(path, fname, sizeof fname, &group)) snprintf(fname, sizeof fname, "%s", path);
     h5f = H5Fopen(fname, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -172,6 +177,8 @@ static gmr_err h5_columns(const char *path, gmr__buf *names, int *ncols, uint64_
                   "%s: cannot list the datasets", path);
     }
     GMR_CHECK(l.n > 0, GMR_ERR_DATA, "%s: no datasets (one 1-D dataset per column is expected)", path);
+    kinds = malloc((size_t)l.n);
+    GMR_CHECK(kinds, GMR_ERR_NOMEM, "out of memory");
     for (int c = 0; c < l.n; c++) {
         const char *name = names->data + off;
         hsize_t dims = 0;
@@ -182,8 +189,9 @@ static gmr_err h5_columns(const char *path, gmr__buf *names, int *ncols, uint64_
         GMR_H5_ID(space, H5Dget_space(dset));
         GMR_H5_ID(type, H5Dget_type(dset));
         cls = H5Tget_class(type);
-        GMR_CHECK(H5Sget_simple_extent_ndims(space) == 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT), GMR_ERR_DATA,
-                  "%s: /%s is not a one-dimensional numeric dataset", path, name);
+        GMR_CHECK(H5Sget_simple_extent_ndims(space) == 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT || cls == H5T_STRING),
+                  GMR_ERR_DATA, "%s: /%s is not a one-dimensional numeric or text dataset", path, name);
+        kinds[c] = cls == H5T_STRING ? 't' : cls == H5T_FLOAT ? 'f' : H5Tget_sign(type) == H5T_SGN_NONE ? 'u' : 'i';
         GMR_CALL_H5(H5Sget_simple_extent_dims(space, &dims, NULL));
         GMR_CHECK(c == 0 || (uint64_t)dims == *rows, GMR_ERR_DATA, "%s: /%s has %llu rows, the first column %llu", path,
                   name, (unsigned long long)dims, (unsigned long long)*rows);
@@ -193,8 +201,12 @@ static gmr_err h5_columns(const char *path, gmr__buf *names, int *ncols, uint64_
         H5Dclose(dset);
         type = space = dset = H5I_INVALID_HID;
     }
+    GMR_CALL(gmr__buf_reserve(names, names->len + (size_t)l.n));
+    memcpy(names->data + names->len, kinds, (size_t)l.n);
+    names->len += (size_t)l.n;
     *ncols = l.n;
 out:
+    free(kinds);
     free(attr);
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
@@ -248,6 +260,11 @@ gmr_err gmr__table_header(MPI_Comm comm, const char *path, gmr__table *t)
             GMR_CHECK(t->names[c], GMR_ERR_NOMEM, "cannot allocate column names");
             off += strlen(line.data + off) + 1;
         }
+        t->kinds = malloc((size_t)t->ncols + 1);
+        GMR_CHECK(t->kinds, GMR_ERR_NOMEM, "cannot allocate column kinds");
+        GMR_CHECK(off + (size_t)t->ncols == line.len, GMR_ERR_INTERNAL, "%s: the column list is garbled", path);
+        memcpy(t->kinds, line.data + off, (size_t)t->ncols);
+        t->kinds[t->ncols] = 0;
         goto out;
     }
     GMR_CHECK(gmr__csv_split(line.data, line.len, &fields, &scratch, &nf, &why) == 0, GMR_ERR_DATA, "%s:1: %s", path,
@@ -267,6 +284,11 @@ out:
     gmr__buf_free(&fields);
     gmr__buf_free(&scratch);
     return err;
+}
+
+int gmr__table_is_text(const gmr__table *t, int c)
+{
+    return t->kinds && c >= 0 && c < t->ncols && t->kinds[c] == 't';
 }
 
 int gmr__table_column(const gmr__table *t, const char *name)
@@ -400,7 +422,84 @@ static gmr_err on_line(void *vctx, const char *line, size_t len, uint64_t off, i
     return GMR_OK;
 }
 
-/* HDF5: rows [n r / size, n (r + 1) / size) of each kept column, one collective read each. */
+/* HDF5, not collective: rows [lo, lo + nr) of column c as text into t->text (a text column:
+ * its strings, fixed or variable length, trailing blanks dropped; a numeric one: its values
+ * printed, integers exactly, floating point with %.17g). An independent read: variable-length
+ * strings are not read collectively by every HDF5 build. */
+static gmr_err h5_read_text(hid_t grp, gmr__table *t, int c, uint64_t lo, size_t nr)
+{
+    gmr_err err = GMR_OK;
+    hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, ftype = H5I_INVALID_HID,
+          mtype = H5I_INVALID_HID;
+    hsize_t cnt = (hsize_t)nr;
+    size_t w = 8;
+    int vlen = 0;
+    char *buf = NULL;
+    t->text = calloc(nr + 1, sizeof *t->text);
+    GMR_CHECK(t->text, GMR_ERR_NOMEM, "%s: cannot hold %zu ids", t->path, nr);
+    GMR_H5_ID(dset, H5Dopen2(grp, t->names[c], H5P_DEFAULT));
+    GMR_H5_ID(fspace, H5Dget_space(dset));
+    GMR_H5_ID(mspace, H5Screate_simple(1, &cnt, NULL));
+    GMR_CALL(gmr__h5_select_range(fspace, mspace, lo, nr));
+    if (t->kinds[c] == 't') {
+        GMR_H5_ID(ftype, H5Dget_type(dset));
+        vlen = H5Tis_variable_str(ftype) > 0;
+        GMR_H5_ID(mtype, H5Tcopy(H5T_C_S1));
+        w = vlen ? sizeof(char *) : H5Tget_size(ftype) + 1;
+        GMR_CALL_H5(H5Tset_size(mtype, vlen ? H5T_VARIABLE : w));
+        GMR_CALL_H5(H5Tset_strpad(mtype, H5T_STR_NULLTERM));
+    } else {
+        GMR_H5_ID(mtype, H5Tcopy(t->kinds[c] == 'u' ? H5T_NATIVE_UINT64 : t->kinds[c] == 'i' ? H5T_NATIVE_INT64
+                                                                                            : H5T_NATIVE_DOUBLE));
+    }
+    buf = calloc(nr + 1, w);
+    GMR_CHECK(buf, GMR_ERR_NOMEM, "%s: cannot hold %zu ids", t->path, nr);
+    GMR_CALL_H5(H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, buf));
+    for (size_t i = 0; i < nr; i++) {
+        char num[64];
+        const char *p = num;
+        size_t n;
+        if (t->kinds[c] == 't') {
+            p = vlen ? ((char **)(void *)buf)[i] : buf + i * w;
+            if (!p) p = "";
+        } else if (t->kinds[c] == 'u') {
+            uint64_t v;
+            memcpy(&v, buf + i * w, sizeof v);
+            snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+        } else if (t->kinds[c] == 'i') {
+            int64_t v;
+            memcpy(&v, buf + i * w, sizeof v);
+            snprintf(num, sizeof num, "%lld", (long long)v);
+        } else {
+            double v;
+            memcpy(&v, buf + i * w, sizeof v);
+            snprintf(num, sizeof num, "%.17g", v);
+        }
+        n = strlen(p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r')) n--;
+        t->text[i] = malloc(n + 1);
+        GMR_CHECK(t->text[i], GMR_ERR_NOMEM, "%s: out of memory for the text of column '%s'", t->path, t->names[c]);
+        memcpy(t->text[i], p, n);
+        t->text[i][n] = 0;
+    }
+out:
+    if (err && t->text) {
+        for (size_t i = 0; i < nr; i++) free(t->text[i]);
+        free(t->text);
+        t->text = NULL;
+    }
+    if (vlen && buf) H5Dvlen_reclaim(mtype, mspace, H5P_DEFAULT, buf);
+    free(buf);
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) H5Tclose(ftype);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    if (dset >= 0) H5Dclose(dset);
+    return err;
+}
+
+/* HDF5: rows [n r / size, n (r + 1) / size) of each kept column, one collective read each. A
+ * text column can only be the row id (text_col1); asked for as a number it is an error. */
 static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
@@ -414,6 +513,13 @@ static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
 
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    if (!h5_split(t->path, fname, sizeof fname, &group)) snprintf(fname, sizeof fname, "%s", t->path);
+    /* the same verdict on every rank: the header is everybody's */
+    GMR_CHECK(t->text_col1 >= 0 && t->text_col1 <= t->ncols, GMR_ERR_ARG, "%s: no column %d", t->path, t->text_col1);
+    for (int c = 0; c < t->ncols; c++)
+        GMR_CHECK(!(dest[c] >= 0 && t->kinds && t->kinds[c] == 't'), GMR_ERR_DATA,
+                  "%s: column '%s' (dataset %s%s%s in %s) is text, not a number", t->path, t->names[c], group,
+                  strcmp(group, "/") == 0 ? "" : "/", t->names[c], fname);
     lo = t->size * (uint64_t)rank / (uint64_t)size;
     hi = t->size * (uint64_t)(rank + 1) / (uint64_t)size;
     nr = (size_t)(hi - lo);
@@ -426,7 +532,6 @@ static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
     GMR_CALL_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
     GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
     GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-    if (!h5_split(t->path, fname, sizeof fname, &group)) snprintf(fname, sizeof fname, "%s", t->path);
     file = H5Fopen(fname, H5F_ACC_RDONLY, fapl);
     if (file < 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -456,6 +561,11 @@ static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
         }
     }
     GMR_CALL(gmr__agree(comm, local));
+    if (t->text_col1 > 0) {
+        local = h5_read_text(grp, t, t->text_col1 - 1, lo, nr);
+        if (local) H5Eclear2(H5E_DEFAULT);
+        GMR_CALL(gmr__agree(comm, local));
+    }
     for (size_t i = 0; i < nr; i++) t->line[i] = lo + i + 1;
     t->width = width;
     t->nrows = nr;
@@ -535,6 +645,7 @@ void gmr__table_free(gmr__table *t)
     if (!t) return;
     for (int c = 0; c < t->ncols && t->names; c++) free(t->names[c]);
     free(t->names);
+    free(t->kinds);
     for (size_t i = 0; i < t->nrows && t->text; i++) free(t->text[i]);
     free(t->text);
     free(t->v);
