@@ -81,7 +81,7 @@ for t in "$BUILD"/tests/check_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     case "$name" in
-    check_engine | check_stage | check_gen | check_lasso | check_segment)
+    check_engine | check_stage | check_gen | check_lasso | check_segment | check_table)
         for np in 1 2 3 4; do
             if CK_FORK=no mpi "$np" "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name on $np ranks"; cat "$T/unit.log"; fi
             tail -n 1 "$T/unit.log" | sed "s/^/$name np=$np: /"
@@ -935,6 +935,23 @@ done
 # a table group is a table for the other apps
 if mpi 2 "$G" lasso --quiet --input "$S/feb1.h5:/summary/customer_month" --response energy_kwh --exclude customer_id,month \
     --output "$S/lasso.h5" > "$T/log" 2>&1; then ok; else bad "lasso on FILE.h5:/summary/customer_month"; cat "$T/log"; fi
+# groups with text columns (names): a text column is the id (segment), skipped when not asked
+# for (lasso), and an error naming file, group and column when asked for as a number
+if mpi 2 "$G" segment --quiet --k 2 --input "$S/feb1.h5:/dim/city" --id name --exclude province --output "$S/city.h5" > "$T/log" 2>&1 \
+    && [ "$(h5dump -d /id "$S/city.h5" 2>/dev/null | grep -c '"Harbin"')" = 1 ]; then ok; else bad "segment --id name on a group with a text column"; cat "$T/log"; fi
+# the ids are /dim/city's names in its row order, whatever the rank count
+h5dump -y -w 0 -d /dim/city/name "$S/feb1.h5" 2>/dev/null | sed -n '/DATA {/,/}/p' | tr -d ' \n' > "$T/want.txt"
+for np in 1 3; do
+    mpi "$np" "$G" segment --quiet --k 2 --input "$S/feb1.h5:/dim/city" --id name --exclude province --output "$S/city$np.h5" > "$T/log" 2>&1
+    if h5dump -y -w 0 -d /id "$S/city$np.h5" 2>/dev/null | sed -n '/DATA {/,/}/p' | tr -d ' \n' | cmp -s - "$T/want.txt" && [ -s "$T/want.txt" ]; then ok
+    else bad "segment on /dim/city np=$np: the ids are not /dim/city/name"; cat "$T/log"; fi
+done
+if mpi 2 "$G" lasso --input "$S/feb1.h5:/dim/city" --response code --output "$S/lasso_c.h5" > "$T/log" 2>&1 \
+    && grep -q "6 rows .* 1 features" "$T/log" && h5dump -d /features "$S/lasso_c.h5" 2>/dev/null | grep -q '(0): "province"'; then ok
+else bad "lasso on /dim/city: the text column 'name' is not left out of the features"; cat "$T/log"; fi
+mpi 2 "$G" lasso --quiet --input "$S/feb1.h5:/dim/province" --response name --output "$S/lasso_p.h5" > "$T/log" 2>&1
+st=$?
+if [ $st -eq 65 ] && grep -q "column 'name' (dataset /dim/province/name in $S/feb1.h5) is text, not a number" "$T/log"; then ok; else bad "lasso --response on a text column: exit $st"; cat "$T/log"; fi
 mpi 1 "$G" lasso --quiet --input "$S/feb1.h5:/app/nothing" --response x --output "$S/lasso.h5" > "$T/log" 2>&1
 st=$?
 if [ $st -eq 65 ] && grep -q 'no group /app/nothing' "$T/log"; then ok; else bad "lasso on a missing group: exit $st"; cat "$T/log"; fi
