@@ -54,7 +54,10 @@
 #    loads, and the error paths (gap, repeated hour, missing temperatures, short series).
 # - The data supply models (gridmr supply): every value of the summary, application and bill
 #    tables against the independent tests/ref_supply, the same on 1..4 ranks, rejects exactly
-#    corrupt.csv's, a duplicate at a split start, --strict, bad headers, usage errors.
+#    corrupt.csv's, a duplicate at a split start, --strict, bad headers, usage errors; groups
+#    with text columns read by segment (--id name) and lasso. --resume (section 11a): SIGTERM in
+#    job 1 or 2 and SIGKILL after a checkpoint, then the same files as an uninterrupted run with
+#    only the missing splits mapped; changed inputs between the runs redo what they feed.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -842,8 +845,8 @@ if [ "$(grep -c '^gridmr forecast' "$T/err")" -eq 1 ]; then ok; else bad "foreca
 # and the bills equal the independent tests/ref_supply, app_forecast.csv is byte for byte the
 # reference's, the file, the CSVs and the rejects are identical on 1..4 ranks with small
 # splits, and the rejects are exactly corrupt.csv's records. Then a duplicate that starts a
-# split (the look-back), --strict, wrong headers, usage errors, and a table group read by
-# `gridmr lasso` as FILE.h5:/group.
+# split (the look-back), --strict, wrong headers, usage errors, and table groups read by
+# `gridmr lasso` and `gridmr segment` as FILE.h5:/group (text columns: ids, left out, errors).
 REFSUP="$BUILD/tests/ref_supply"
 S="$T/supply"
 mkdir -p "$S"
