@@ -17,6 +17,9 @@
 #   - the time-limit path, with mpirun as the launcher: the --signal=B:USR1 warning delivered
 #     early by `scancel --signal=USR1 --batch`, with the same outcome (the script forwards USR1,
 #     gridmr exits 75, the script requeues itself);
+#   - gridmr supply as a pipeline step, requeued in its second job: the restart (--resume)
+#     does not run the first job again, maps only what the second job's checkpoint lacks and
+#     writes the models of a plain 1-rank run;
 #   - slurm/speedup.sbatch: a CSV with one row per rank count whose results match;
 #   - slurm/vsm.sbatch on 2 tasks: the same HDF5 file (h5dump) as a 1-rank batch, only if
 #     `gridmr vsm` and tests/data/ieee/case9.m exist in this tree (a SKIP line otherwise).
@@ -245,6 +248,46 @@ requeue_test() {
 }
 requeue_test rq requeue srun pipeline
 requeue_test sig signal mpirun
+
+# ---- gridmr supply requeued in its second job -----------------------------------------------
+# A pipeline whose only step is gridmr supply (64K splits: 69 + 7 on this data set); job 2's
+# splits take 0.6 s each (GRIDMR_TEST_SLOW_SPLIT, limited to it by GRIDMR_TEST_JOB). Once job 2
+# has started (its stage exists) the job is requeued: supply exits 75 keeping job 1's result
+# and job 2's checkpoint, Slurm restarts the batch script, which adds --resume: job 1 is not run
+# again, job 2 maps only what its stage lacks, and the models equal a plain 1-rank run's.
+"$G" gen --out "$D/power" --size 2M --provinces 2 --seed 12 --start 2026-02-10 --days 30 --customers 40 --quiet || bad "gen power"
+mpirun -np 1 "$G" supply --quiet --input "$D/power" --output "$D/sup1.h5" > /dev/null 2>&1 || bad "the 1-rank supply reference"
+rm -f "$T/sup.h5"*
+echo "supply --split-size 64K --input $D/power --output $T/sup.h5" > "$T/sup.conf"
+GRIDMR="$G" GRIDMR_TEST_SLOW_SPLIT=0.6 GRIDMR_TEST_JOB=supply.events sbatch --parsable -p debug -t 5 -n 2 -o "$T/sup.log" -J sup \
+    "$HERE/slurm/gridmr.sbatch" --config "$T/sup.conf" > "$T/sup.sub" 2>&1
+id=$(cat "$T/sup.sub")
+case $id in
+'' | *[!0-9]*) bad "supply requeue: sbatch said '$id'" ;;
+*)
+    i=0
+    until [ -e "$T/sup.h5.events.h5.stage" ]; do i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1; done
+    sleep 0.5
+    scontrol requeue "$id" > "$T/sup.ctl" 2>&1
+    i=0 st=""
+    while :; do
+        scontrol show job "$id" > "$T/sup.show" 2> /dev/null || break
+        st=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' "$T/sup.show")
+        cp "$T/sup.show" "$T/sup.last"
+        case $st in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;; esac
+        i=$((i + 1)); [ $i -gt 600 ] && { bad "supply requeue: job $id still $st after 60 s"; scancel "$id"; break; }
+        sleep 0.1
+    done
+    reused=$(sed -n 's/^  resumed    structured 69 of 69 splits (finished before: not run), events \([0-9]*\) of 7 splits$/\1/p' "$T/sup.log")
+    h5dump "$D/sup1.h5" 2> /dev/null | tail -n +2 > "$T/sup1.txt"
+    if [ "$st" = COMPLETED ] && grep -q "exit 75" "$T/sup.log" && grep -q -- "--resume" "$T/sup.log" \
+        && [ -n "$reused" ] && [ "$reused" -ge 1 ] && [ "$reused" -lt 7 ] \
+        && h5dump "$T/sup.h5" 2> /dev/null | tail -n +2 | cmp -s - "$T/sup1.txt" && [ -z "$(ls "$T"/sup.h5.* 2> /dev/null)" ]; then ok
+    else
+        bad "supply requeue: job $id ended '$st', events splits reused '$reused' (want 1..6, job 1 not run), models same as 1 rank: $(h5dump "$T/sup.h5" 2> /dev/null | tail -n +2 | cmp -s - "$T/sup1.txt" && echo yes || echo no)"
+        cat "$T/sup.ctl"; tail -n 40 "$T/sup.log"
+    fi ;;
+esac
 
 # ---- the strong-scaling sweep -----------------------------------------------------------------
 if sub speedup 120 -n 3 "$HERE/slurm/speedup.sbatch" --input "$D/text.txt" --runs 1 --out "$T/speedup.csv" \

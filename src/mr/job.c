@@ -465,6 +465,7 @@ static int map_should_stop(void *vms)
 }
 
 static void crash_point(const gmr_job job, const gmr__topo *topo, const char *point);
+static int test_hooks_apply(const gmr_job job);
 
 /* Test hook (tests/slurm.sh): GRIDMR_TEST_SLOW_SPLIT=SEC makes every split take at least SEC
  * seconds more, so that a small job's map lasts long enough to be requeued in the middle.
@@ -473,7 +474,7 @@ static void slow_split(map_state *ms)
 {
     const char *v = getenv("GRIDMR_TEST_SLOW_SPLIT");
     double sec = v ? strtod(v, NULL) : 0, end;
-    if (!(sec > 0) || sec > 60) return;
+    if (!(sec > 0) || sec > 60 || !test_hooks_apply(ms->job)) return;
     end = now() + sec;
     while (now() < end && !interrupt_requested) {
         struct timespec ts = {0, 10000000L};
@@ -990,8 +991,8 @@ out:
  * each split the rank maps), "map-run" (right after the first checkpoint while splits
  * remain), "shuffle" (start of the shuffle).
  * GRIDMR_TEST_WAVE=K ends every map wave after K splits, so tests get checkpoints on small
- * inputs. GRIDMR_TEST_JOB=NAME limits both to the job of that name (gridmr supply runs two:
- * its tests interrupt the second one). */
+ * inputs. GRIDMR_TEST_JOB=NAME limits these and GRIDMR_TEST_SLOW_SPLIT to the job of that name
+ * (gridmr supply runs two: its tests interrupt the second one). */
 static int test_hooks_apply(const gmr_job job)
 {
     const char *name = getenv("GRIDMR_TEST_JOB");
