@@ -38,8 +38,11 @@ typedef struct gmr_supply_summary {
  * reason, sorted by file then line), and with csv_dir != NULL csv_dir/app_forecast.csv and
  * csv_dir/app_segment.csv. opt: the engine options (provinces, split size, memory budget,
  * strict, stage directory, ...); options_text is ignored. Temporary job results live beside
- * the output and are removed. Returns the same code on every rank: GMR_ERR_IO for a missing
- * input, GMR_ERR_DATA for a wrong header or a rejected record under strict. */
+ * the output and are removed; after gmr_interrupt() (GMR_ERR_INTERRUPTED) the finished jobs'
+ * results and the unfinished job's stage are kept, and with opt->resume a later call does not
+ * run a job whose kept result matches its inputs and options, and resumes the other's map from
+ * its stage (docs/supply.md, "Resume"). Returns the same code on every rank: GMR_ERR_IO for a
+ * missing input, GMR_ERR_DATA for a wrong header or a rejected record under strict. */
 gmr_err gmr_supply_build(MPI_Comm comm, const char *input_dir, const char *output, const char *csv_dir,
                          const gmr_options *opt, gmr_supply_summary *s);
 
