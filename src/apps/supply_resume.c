@@ -47,10 +47,11 @@ gmr_err gmr__sup_fingerprint(const char *job, const gmr_options *o, const char *
                            (unsigned long long)o->max_record);
     for (int i = 0; i < nfiles && len < cap; i++) {
         struct stat st;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        if (stat(path, &st) != 0) memset(&st, 0, sizeof st); /* a missing input matches nothing usable */
-        len += (size_t)snprintf(s + len, cap - len, "input %s %lld %lld\n", path, (long long)st.st_size,
+        size_t at = len + 6; /* where the path lands after "input " */
+        len += (size_t)snprintf(s + len, cap - len, "input %s/%s", dir, files[i]);
+        if (len >= cap) break;
+        if (stat(s + at, &st) != 0) memset(&st, 0, sizeof st); /* a missing input matches nothing usable */
+        len += (size_t)snprintf(s + len, cap - len, " %lld %lld\n", (long long)st.st_size,
                                 (long long)st.st_mtim.tv_sec * 1000000000LL + (long long)st.st_mtim.tv_nsec);
     }
     GMR_CHECK(len < cap, GMR_ERR_INTERNAL, "the fingerprint of %s does not fit", job);
@@ -71,10 +72,10 @@ static int finished(const char *out, const char *fp, gmr_summary *sum)
     hid_t f = H5I_INVALID_HID, a = H5I_INVALID_HID;
     int ok = 0;
     size_t cap = strlen(fp) + 2;
-    char *have = malloc(cap), rpath[4200];
+    char *have = malloc(cap), *rpath = malloc(strlen(out) + 16);
     FILE *r = NULL;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (!have || H5Fis_hdf5(out) <= 0) goto out;
+    if (!have || !rpath || H5Fis_hdf5(out) <= 0) goto out;
     if ((f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) goto out;
     if (H5Aexists(f, FP_ATTR) <= 0 || gmr__h5_attr_get_str(f, FP_ATTR, have, cap) || strcmp(have, fp) != 0) goto out;
     for (int i = 0; i < 9; i++) {
@@ -85,7 +86,7 @@ static int finished(const char *out, const char *fp, gmr_summary *sum)
     }
     sum->first_reject[0] = 0;
     if (v[5]) { /* its rejects must still be there: they go into OUTPUT.rejects */
-        snprintf(rpath, sizeof rpath, "%s.rejects", out);
+        snprintf(rpath, strlen(out) + 16, "%s.rejects", out);
         if (!(r = fopen(rpath, "r")) || !fgets(sum->first_reject, sizeof sum->first_reject, r)) goto out;
         sum->first_reject[strcspn(sum->first_reject, "\n")] = 0;
     }
@@ -104,6 +105,7 @@ out:
     if (a >= 0) H5Aclose(a);
     if (f >= 0) H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
+    free(rpath);
     free(have);
     return ok;
 }
