@@ -514,12 +514,14 @@ static gmr_err h5_read(MPI_Comm comm, gmr__table *t, const int *dest, int width)
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     GMR_CALL_MPI(MPI_Comm_size(comm, &size));
     if (!h5_split(t->path, fname, sizeof fname, &group)) snprintf(fname, sizeof fname, "%s", t->path);
-    /* the same verdict on every rank: the header is everybody's */
-    GMR_CHECK(t->text_col1 >= 0 && t->text_col1 <= t->ncols, GMR_ERR_ARG, "%s: no column %d", t->path, t->text_col1);
-    for (int c = 0; c < t->ncols; c++)
-        GMR_CHECK(!(dest[c] >= 0 && t->kinds && t->kinds[c] == 't'), GMR_ERR_DATA,
-                  "%s: column '%s' (dataset %s%s%s in %s) is text, not a number", t->path, t->names[c], group,
-                  strcmp(group, "/") == 0 ? "" : "/", t->names[c], fname);
+    /* the same verdict on every rank (the header is everybody's); agreed so that rank 0 tells */
+    if (t->text_col1 < 0 || t->text_col1 > t->ncols)
+        local = GMR_ERROR(GMR_ERR_ARG, "%s: no column %d", t->path, t->text_col1);
+    for (int c = 0; c < t->ncols && !local; c++)
+        if (dest[c] >= 0 && t->kinds && t->kinds[c] == 't')
+            local = GMR_ERROR(GMR_ERR_DATA, "%s: column '%s' (dataset %s%s%s in %s) is text, not a number", t->path,
+                              t->names[c], group, strcmp(group, "/") == 0 ? "" : "/", t->names[c], fname);
+    GMR_CALL(gmr__agree(comm, local));
     lo = t->size * (uint64_t)rank / (uint64_t)size;
     hi = t->size * (uint64_t)(rank + 1) / (uint64_t)size;
     nr = (size_t)(hi - lo);
