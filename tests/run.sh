@@ -1041,6 +1041,7 @@ GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=term-map-spli
     --output "$R/c.h5" --csv "$R/c.csv" > "$T/log" 2>&1
 expect "supply: no --resume after 75" 0 "" mpi 2 "$G" supply --split-size 64K --input "$S/feb" --output "$R/c.h5" --csv "$R/c.csv"
 if ! grep -q "^  resumed" "$T/out" && same_supply "$R/c" "$R/ref"; then ok; else bad "supply without --resume after 75"; cat "$T/out"; fi
+set --
 
 # ---- 12. examples: built and run, output checked against the serial reference -------------
 # examples/peak.c: readings and peak kWh per customer; the count column must equal aggregate's
