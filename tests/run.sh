@@ -994,6 +994,7 @@ for case in "2 supply.structured" "3 supply.events" "1 supply.events"; do
     # shellcheck disable=SC2086
     if ls $kept > /dev/null 2>&1 && [ ! -e "$name.h5" ]; then ok; else bad "supply resume np=$np: after 75, expected $kept and no model file"; ls "$R"; fi
     expect "supply resume np=$np: --resume" 0 "" mpi "$np" "$G" supply --resume --split-size 64K --input "$S/feb" --output "$name.h5" --csv "$name.csv"
+    # shellcheck disable=SC2046
     set -- $(resumed)
     if [ "$job" = supply.structured ]; then
         good=$([ "${1:-x}" -ge 1 ] 2> /dev/null && [ "$1" -lt "$n1" ] && [ "$3" = 0 ] && echo y)
@@ -1010,6 +1011,7 @@ GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=map-run mpi 2
 st=$?
 if [ "$st" -ne 0 ] && [ -e "$R/k.h5.structured.h5" ] && [ -e "$R/k.h5.events.h5.stage" ]; then ok; else bad "supply killed in job 2: exit $st, or its files are gone"; cat "$T/log"; fi
 expect "supply resume after SIGKILL" 0 "" mpi 2 "$G" supply --resume --split-size 64K --input "$S/feb" --output "$R/k.h5" --csv "$R/k.csv"
+# shellcheck disable=SC2046
 set -- $(resumed)
 if [ "${1:-x}" = "$n1" ] && [ "$3" -ge 1 ] 2> /dev/null && [ "$3" -lt "$n2" ] && same_supply "$R/k" "$R/ref"; then ok; else bad "supply resume after SIGKILL: reused '$*', or not the same models"; cat "$T/out"; fi
 # a changed input between the runs: a new readings.csv reruns job 1 (its result is stale), a
@@ -1022,6 +1024,7 @@ GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=term-map-spli
     --output "$R/c.h5" --csv "$R/c.csv" > "$T/log" 2>&1
 sed -i '$d' "$R/chg/readings.csv"
 expect "supply resume: changed readings.csv" 0 "" mpi 2 "$G" supply --resume --split-size 64K --input "$R/chg" --output "$R/c.h5" --csv "$R/c.csv"
+# shellcheck disable=SC2046
 set -- $(resumed)
 mkdir -p "$R/f1.csv"
 mpi 2 "$G" supply --quiet --split-size 64K --input "$R/chg" --output "$R/f1.h5" --csv "$R/f1.csv" > /dev/null 2>&1
@@ -1031,6 +1034,7 @@ GRIDMR_TEST_JOB=supply.events GRIDMR_TEST_WAVE=2 GRIDMR_TEST_CRASH=term-map-spli
     --output "$R/c.h5" --csv "$R/c.csv" > "$T/log" 2>&1
 sed -i '$d' "$R/chg/events.jsonl"
 expect "supply resume: changed events.jsonl" 0 "other options, inputs or rank counts" mpi 2 "$G" supply --resume --split-size 64K --input "$R/chg" --output "$R/c.h5" --csv "$R/c.csv"
+# shellcheck disable=SC2046
 set -- $(resumed)
 mkdir -p "$R/f2.csv"
 mpi 2 "$G" supply --quiet --split-size 64K --input "$R/chg" --output "$R/f2.h5" --csv "$R/f2.csv" > /dev/null 2>&1
