@@ -892,7 +892,7 @@ static gmr_err run_job(MPI_Comm comm, const gmr_job_ops *ops, const char *dir, c
     /* the map depends on nothing but the job, and --strict (a strict run stops at a reject) */
     snprintf(text, sizeof text, "%s%s", ops->name, opt->strict ? " --strict" : "");
     o.options_text = text;
-    if (rank == 0) GMR_CALL(gmr__sup_fingerprint(ops->name, &o, dir, files, nfiles, &fp));
+    GMR_CALL(gmr__agree(comm, rank == 0 ? gmr__sup_fingerprint(ops->name, &o, dir, files, nfiles, &fp) : GMR_OK));
     if (opt->resume) {
         GMR_CALL(gmr__sup_job_done(comm, out, fp, sum, &done));
         if (done) {
