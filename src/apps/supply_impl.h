@@ -1,4 +1,4 @@
-/* supply_impl.h: what the two supply jobs (supply_jobs.c) hand to the model builder
+/* supply_impl.h: what the three supply jobs (supply_jobs.c) hand to the model builder
  * (supply_model.c). Private.
  *
  * Both jobs emit binary keys that start with a tag byte, numbers big-endian so that byte order

@@ -1,4 +1,4 @@
-/* supply_jobs.c: the two MapReduce jobs behind `gridmr supply` (the layout of their keys and
+/* supply_jobs.c: the three MapReduce jobs behind `gridmr supply` (the layout of their keys and
  * values is in supply_impl.h; supply_model.c turns their results into the four models).
  *
  * Job 1 ("supply.structured", csv reader) reads customers.csv, readings.csv, bills.csv and

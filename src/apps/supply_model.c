@@ -1,16 +1,18 @@
-/* supply_model.c: `gridmr supply`: runs the two supply jobs (supply_jobs.c) and builds the four
+/* supply_model.c: `gridmr supply`: runs the three supply jobs (supply_jobs.c) and builds the four
  * data supply models from their results into one HDF5 file (docs/supply.md, docs/formats.md).
  *
  * The jobs do the heavy part in parallel: every record of the data set is read, checked and
- * reduced to exact per-key aggregates (per customer and day, per customer and 15-minute slot,
+ * reduced to exact per-key aggregates (per customer and day, per customer's daily profile,
  * per province and hour, per customer, month and event type, per county and month) and to
- * deduplicated records (customers, bills, weather, events). Those results are small next to
- * the input (about 1% of it), so headquarters (rank 0) reads them back, sorts them by key and
- * joins them into the tables: a customer's months pick up their bill, their events by type and
- * their county's outages; a province's hours pick up the temperature. Every value is computed
- * from exact integer sums in one fixed order, so the file is the same bytes' worth of values
- * whatever the rank count. Other ranks wait for the outcome (an agreed status). Cost at HQ:
- * O(k log k) for k result rows, and memory for them (about 120 bytes a row). */
+ * deduplicated records (customers, bills, weather, events). The results of jobs 1 and 2 are
+ * small next to the input (about 1% of it), so headquarters (rank 0) reads them back, sorts
+ * them by key and joins them into the tables: a customer's months pick up their bill, their
+ * events by type and their county's outages; a province's hours pick up the temperature. Other
+ * ranks wait for the outcome (an agreed status). Cost at HQ: O(k log k) for k result rows, and
+ * memory for them (about 120 bytes a row). The per-customer profiles (job 3, 1.6 KB a
+ * customer) never reach HQ: /app/segment is built by every rank (segment_build, below). Every
+ * value is computed from exact integer sums in one fixed order, so the file is the same
+ * bytes' worth of values whatever the rank count. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <hdf5.h>
