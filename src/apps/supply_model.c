@@ -943,14 +943,17 @@ out:
 
 /* Collective on comm: /app/segment of output (and csv_dir/app_segment.csv) from the profile
  * job's result prof and the structured job's result st; *rows = the table's rows. */
-static gmr_err segment_build(MPI_Comm comm, const char *prof, const char *st, const char *output, const char *csv_dir,
+static gmr_err segment_build(MPI_Comm user_comm, const char *prof, const char *st, const char *output, const char *csv_dir,
                              uint64_t *rows)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
+    MPI_Comm comm = MPI_COMM_NULL; /* our own: the csv token's point-to-point messages meet no one else's */
     gmr__result *res = NULL;
     uint64_t *ids = NULL, *sp = NULL, *send = NULL, *pr = NULL, *dr = NULL, np = 0, nd = 0, first = 0, total = 0;
     double *cols[SEG_SLOTS + 8] = {NULL};
     int rank, size, *cnt = NULL;
+    GMR_CALL_MPI(MPI_Comm_dup(user_comm, &comm));
+    GMR_CALL_MPI(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     GMR_CALL_MPI(MPI_Comm_size(comm, &size));
     sp = malloc((size_t)size * sizeof *sp);
@@ -1017,6 +1020,7 @@ out:
     free(send);
     free(pr);
     free(dr);
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
     return err;
 }
 
