@@ -109,6 +109,69 @@ START_TEST(test_combine_record_keeps_smaller)
 }
 END_TEST
 
+/* The profile job's value: readings emitted as SUP_PROF_ONE and combined in any grouping
+ * (ONE into ONE, ONE into FULL, FULL into FULL, at an odd address as a received value may be)
+ * give the sums computed directly, and the same bits in every order. */
+static void prof_tree(uint64_t *acc, uint64_t (*v)[SUP_PROF_SLOTS], const int *order, int n)
+{
+    /* pairs combined first, then the pairs into the first: exercises FULL (+) FULL */
+    static unsigned char buf[SUP_PROF_SLOTS * 8 + 1];
+    uint64_t part[SUP_PROF_SLOTS];
+    memcpy(acc, v[order[0]], SUP_PROF_SLOTS * 8);
+    for (int i = 1; i < n; i += 2) {
+        memcpy(part, v[order[i]], sizeof part);
+        if (i + 1 < n) {
+            memcpy(buf + 1, v[order[i + 1]], sizeof part); /* an unaligned value */
+            gmr__sup_profile_ops.combine(NULL, part, buf + 1);
+        }
+        memcpy(buf + 1, part, sizeof part);
+        gmr__sup_profile_ops.combine(NULL, acc, buf + 1);
+    }
+    gmr__sup_prof_expand(acc);
+}
+
+START_TEST(test_profile_combine)
+{
+    enum { N = 300 };
+    static uint64_t v[N][SUP_PROF_SLOTS];
+    uint64_t want[SUP_PROF_SLOTS] = {SUP_PROF_FULL}, a[SUP_PROF_SLOTS], b[SUP_PROF_SLOTS];
+    int order[N];
+    for (int i = 0; i < N; i++) {
+        unsigned slot = (unsigned)rng_below(96), we = (unsigned)rng_below(2);
+        uint64_t wh = rng_below(5) == 0 ? 0 : rng_below(1u << 30);
+        memset(v[i], 0, sizeof v[i]);
+        v[i][0] = SUP_PROF_ONE;
+        v[i][1] = slot | we << 8;
+        v[i][2] = wh;
+        order[i] = i;
+        want[1 + 2 * slot]++;
+        want[2 + 2 * slot] += wh;
+        want[SUP_PROF_WEEK + 2 * we]++;
+        want[SUP_PROF_WEEK + 1 + 2 * we] += wh;
+        if (wh > want[SUP_PROF_PEAK]) want[SUP_PROF_PEAK] = wh;
+        want[SUP_PROF_ZERO] += wh == 0;
+    }
+    prof_tree(a, v, order, N);
+    for (int i = 0; i < SUP_PROF_SLOTS; i++)
+        REQUIRE(a[i] == want[i], "slot %d: expected %llu, got %llu", i, (unsigned long long)want[i], (unsigned long long)a[i]);
+    for (int rep = 0; rep < 30; rep++) {
+        for (int i = N; i > 1; i--) {
+            int j = (int)rng_below((uint64_t)i), t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        prof_tree(b, v, order, N);
+        REQUIRE(memcmp(a, b, sizeof a) == 0, "order %d gives another profile", rep);
+    }
+    /* one reading alone becomes its FULL value */
+    memcpy(b, v[0], sizeof b);
+    gmr__sup_prof_expand(b);
+    ck_assert_uint_eq(b[0], SUP_PROF_FULL);
+    ck_assert_uint_eq(b[1 + 2 * (v[0][1] & 0xff)], 1);
+    ck_assert_uint_eq(b[SUP_PROF_PEAK], v[0][2]);
+}
+END_TEST
+
 static Suite *supply_suite(void)
 {
     Suite *s = suite_create("supply");
@@ -118,6 +181,7 @@ static Suite *supply_suite(void)
     tcase_add_test(tc, test_holidays);
     tcase_add_test(tc, test_combine_order_independent);
     tcase_add_test(tc, test_combine_record_keeps_smaller);
+    tcase_add_test(tc, test_profile_combine);
     suite_add_tcase(s, tc);
     return s;
 }

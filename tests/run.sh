@@ -873,6 +873,27 @@ for set in bad feb; do
         fi
     done
 done
+# /app/segment is built by every rank (a sample sort of the customers, one Alltoallv, collective
+# writes): the table and app_segment.csv equal the 1-rank ones at 2..4 ranks with 1 and 2
+# provinces, the values equal tests/ref_supply's at 4 ranks, and a data set with fewer
+# customers than ranks (ranks with no customer still write their empty part) works too
+"$G" gen --out "$S/few" --size 300K --provinces 2 --seed 5 --days 3 --customers 3 --quiet || bad "supply: gen few"
+mkdir -p "$S/few.csv1"
+mpi 1 "$G" supply --quiet --split-size 64K --input "$S/few" --output "$S/few1.h5" --csv "$S/few.csv1" > "$T/log" 2>&1 || { bad "supply few np=1"; cat "$T/log"; }
+for cfg in "feb 2 1" "feb 2 2" "feb 3 2" "feb 4 1" "feb 4 2" "few 3 1" "few 4 2"; do
+    # shellcheck disable=SC2086
+    set -- $cfg
+    o="$S/seg.$1.$2.$3"
+    mkdir -p "$o"
+    if mpi "$2" "$G" supply --quiet --provinces "$3" --split-size 64K --input "$S/$1" --output "$o.h5" --csv "$o" > "$T/log" 2>&1; then ok
+    else bad "supply segment $cfg exit"; cat "$T/log"; continue; fi
+    if h5diff -q "$S/${1}1.h5" "$o.h5" /app/segment /app/segment > /dev/null 2>&1 && cmp -s "$S/$1.csv1/app_segment.csv" "$o/app_segment.csv"; then ok
+    else bad "supply $1: /app/segment at np=$2 provinces=$3 differs from np=1"; h5diff "$S/${1}1.h5" "$o.h5" /app/segment /app/segment | head -5; fi
+done
+for set in feb few; do
+    if "$REFSUP" "$S/$set" "$S/seg.$set.4.2.h5" > "$T/ref.txt" 2>&1; then ok; else bad "supply $set np=4: values differ from ref_supply"; head -5 "$T/ref.txt"; fi
+done
+if [ "$(wc -l < "$S/seg.few.4.2/app_segment.csv")" = 4 ] && [ ! -e "$S/seg.few.4.2.h5.profile.h5" ]; then ok; else bad "supply few: app_segment.csv is not 3 customers, or the profile job's result was left"; fi
 # --mem-budget (spilled runs) gives the same models
 mpi 2 "$G" supply --quiet --mem-budget 256K --split-size 64K --input "$S/bad" --output "$S/mb.h5" > "$T/log" 2>&1
 if h5diff -q "$S/bad1.h5" "$S/mb.h5" > /dev/null 2>&1; then ok; else bad "supply --mem-budget 256K differs"; cat "$T/log"; fi

@@ -278,7 +278,7 @@ case $id in
         i=$((i + 1)); [ $i -gt 600 ] && { bad "supply requeue: job $id still $st after 60 s"; scancel "$id"; break; }
         sleep 0.1
     done
-    reused=$(sed -n 's/^  resumed    structured 69 of 69 splits (finished before: not run), events \([0-9]*\) of 7 splits$/\1/p' "$T/sup.log")
+    reused=$(sed -n 's/^  resumed    structured 69 of 69 splits (finished before: not run), events \([0-9]*\) of 7 splits, profile .*$/\1/p' "$T/sup.log")
     h5dump "$D/sup1.h5" 2> /dev/null | tail -n +2 > "$T/sup1.txt"
     if [ "$st" = COMPLETED ] && grep -q "exit 75" "$T/sup.log" && grep -q -- "--resume" "$T/sup.log" \
         && [ -n "$reused" ] && [ "$reused" -ge 1 ] && [ "$reused" -lt 7 ] \

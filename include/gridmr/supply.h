@@ -1,6 +1,6 @@
 /* gridmr/supply.h: the data supply models of the power-marketing data set (`gridmr supply`).
  *
- * gmr_supply_build reads a data set made by `gridmr gen --kind power` (docs/data.md) with two
+ * gmr_supply_build reads a data set made by `gridmr gen --kind power` (docs/data.md) with three
  * MapReduce jobs and writes the four models of the paper's data middle platform into one HDF5
  * file: dimension tables (/dim/...), fact tables (/fact/...), the summary wide table per
  * customer and month (/summary/customer_month) and the application tables for load forecasting
@@ -31,6 +31,11 @@ typedef struct gmr_supply_summary {
     uint64_t customer_months, forecast_rows, segment_rows;
     uint64_t duplicates;      /* records with a key seen before, not right before (kept once) */
     double t_jobs, t_assemble, t_total;  /* seconds (max over ranks) */
+    /* Appended (zero in older builds): */
+    gmr_summary profile;      /* job 3: readings.csv again, one daily profile per customer */
+    double t_segment;         /* seconds of the distributed /app/segment build (max over ranks) */
+    uint64_t peak_rss_hq;     /* peak resident memory of headquarters (rank 0), bytes */
+    uint64_t peak_rss_other;  /* the largest of the other ranks' (0 on one rank), bytes */
 } gmr_supply_summary;
 
 /* Collective on comm. input_dir holds customers.csv, readings.csv, bills.csv, weather.csv and

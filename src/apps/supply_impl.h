@@ -1,4 +1,4 @@
-/* supply_impl.h: what the two supply jobs (supply_jobs.c) hand to the model builder
+/* supply_impl.h: what the three supply jobs (supply_jobs.c) hand to the model builder
  * (supply_model.c). Private.
  *
  * Both jobs emit binary keys that start with a tag byte, numbers big-endian so that byte order
@@ -12,7 +12,8 @@
  *                                                   registered YYYYMMDD, capacity kVA, province code
  *   'B'  customer (8), YYYYMM (4)           RECORD  n, days, kwh Wh, peak Wh, flat Wh, valley Wh, amount fen
  *   'D'  customer (8), YYYYMMDD (4)         ADD     n, Wh, max Wh, min Wh, zero intervals, night Wh, 0
- *   'S'  customer (8), slot (1), weekend(1) ADD     the same as 'D'
+ *   'P'  customer (8)                       PROFILE (job 3, "supply.profile", readings.csv only;
+ *                                                   SUP_PROF_SLOTS slots, below)
  *   'H'  province code (1), YYYYMMDD (4),   ADD     the same as 'D' (the province's readings in the hour)
  *        hour 0..23 (1)
  *   'W'  province code (1), YYYYMMDD, hour  RECORD  n, temperature in 0.1 degC (int64), 0...
@@ -32,6 +33,20 @@
 #define SUP_ADD 0
 #define SUP_RECORD 1
 
+/* Job 3's value, one per customer: the customer's daily profile as exact integer sums. Slot 0
+ * is the mode. SUP_PROF_ONE is one reading as emitted by the map (slot 1: 15-minute slot |
+ * weekend << 8, slot 2: Wh); combining turns it into SUP_PROF_FULL, where the slots are
+ * 1 + 2s and 2 + 2s: readings and Wh of 15-minute slot s (0..95), SUP_PROF_WEEK + 2w and
+ * SUP_PROF_WEEK + 1 + 2w: readings and Wh on weekdays (w = 0) and weekend days (w = 1),
+ * SUP_PROF_PEAK: the largest reading (Wh), SUP_PROF_ZERO: zero readings. Sums and a maximum:
+ * associative and commutative on integers, so any combining order gives the same bits. */
+#define SUP_PROF_ONE 2
+#define SUP_PROF_FULL 3
+#define SUP_PROF_WEEK 193
+#define SUP_PROF_PEAK 197
+#define SUP_PROF_ZERO 198
+#define SUP_PROF_SLOTS 199
+
 /* the structured job's input files, in gmr_job_add_input order */
 enum { SUP_CUSTOMERS, SUP_READINGS, SUP_BILLS, SUP_WEATHER, SUP_NFILES };
 
@@ -47,9 +62,12 @@ extern const char *const gmr__sup_event_types[SUP_NEV];
 
 typedef struct gmr__sup_map gmr__sup_map;
 
-/* The two jobs; ctx is a gmr__sup_map made by gmr__sup_map_create. Not collective. */
+/* The three jobs; ctx is a gmr__sup_map made by gmr__sup_map_create. Not collective. */
 extern const gmr_job_ops gmr__sup_structured_ops;
 extern const gmr_job_ops gmr__sup_events_ops;
+extern const gmr_job_ops gmr__sup_profile_ops; /* input: readings.csv alone */
+/* A SUP_PROF_ONE value made SUP_PROF_FULL in place (no change to a FULL one). Not collective. */
+void gmr__sup_prof_expand(uint64_t *v); /* v: SUP_PROF_SLOTS slots */
 gmr_err gmr__sup_map_create(gmr__sup_map **m);
 void gmr__sup_map_destroy(gmr__sup_map **m);
 

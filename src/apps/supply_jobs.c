@@ -1,13 +1,21 @@
-/* supply_jobs.c: the two MapReduce jobs behind `gridmr supply` (the layout of their keys and
+/* supply_jobs.c: the three MapReduce jobs behind `gridmr supply` (the layout of their keys and
  * values is in supply_impl.h; supply_model.c turns their results into the four models).
  *
  * Job 1 ("supply.structured", csv reader) reads customers.csv, readings.csv, bills.csv and
- * weather.csv in one pass. A reading emits three additive aggregates: the customer's day ('D':
- * energy, peak interval, zero intervals, night energy), the customer's 15-minute slot of a
- * weekday or weekend day ('S': the daily profile) and the province's hour ('H': the load). A
- * customer, bill or weather row emits itself as a record ('K', 'B', 'W'). Job 2
+ * weather.csv in one pass. A reading emits two additive aggregates: the customer's day ('D':
+ * energy, peak interval, zero intervals, night energy) and the province's hour ('H': the load).
+ * A customer, bill or weather row emits itself as a record ('K', 'B', 'W'). Job 2
  * ("supply.events", jsonl reader) emits per event a record ('F', the fact table) and an
  * aggregate: the customer's month and event type ('E'), or an outage's county and month ('O').
+ * Job 3 ("supply.profile", csv reader, readings.csv alone) emits per reading one 'P' key per
+ * customer whose value is the whole daily profile (96 slots' readings and Wh, weekday and
+ * weekend totals, peak, zero readings): one key per customer instead of the 96-192
+ * per-(customer, slot, weekend) keys job 1 used to emit, which made the job's key count, and
+ * the result rows headquarters read back, grow 100-fold with the customers. It checks every
+ * reading as job 1 does and skips what job 1 rejects (its own rejects are not reported: job 1
+ * already counts them). The emitted value is 1.6 KB, but combining a single reading into a
+ * customer's profile touches three slots (SUP_PROF_ONE), so a reading costs a copy, not 199
+ * additions.
  * Energy is summed as integer Wh, money as integer fen: exact, so the result does not depend
  * on the order the engine combines in, hence not on the rank count.
  *
@@ -21,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +72,7 @@ struct gmr__sup_map {
     char date_text[10];
     uint32_t ymd;
     int weekend;
+    uint64_t one[SUP_PROF_SLOTS]; /* job 3's emitted value: zero but for slots 0..2 */
 };
 
 /* ---- calendar ---------------------------------------------------------------------------- */
@@ -429,16 +439,11 @@ static gmr_err structured_map(void *ctx, const gmr_record *rec, gmr_emitter *em)
     if (bad) return gmr_reject(em, "%s", bad);
     switch (kind) {
     case SUP_READINGS: {
-        unsigned slot = r.hh * 4 + r.mm / 15;
         int night = r.hh < 7 || r.hh >= 23;
         k[0] = 'D';
         put_be(k + 1, r.id, 8);
         put_be(k + 9, r.ymd, 4);
         GMR_CALL(emit_add(em, k, 13, r.wh, night));
-        k[0] = 'S';
-        put_be(k + 9, slot, 1);
-        put_be(k + 10, (uint64_t)m->weekend, 1);
-        GMR_CALL(emit_add(em, k, 11, r.wh, night));
         k[0] = 'H';
         put_be(k + 1, r.id / 100000000u, 1);
         put_be(k + 2, r.ymd, 4);
@@ -613,6 +618,110 @@ out:
     return err;
 }
 
+/* ---- job 3: the customers' daily profiles ------------------------------------------------- */
+
+static void prof_add_one(uint64_t *a, uint64_t slot_we, uint64_t wh)
+{
+    unsigned s = (unsigned)(slot_we & 0xff) % 96, we = (unsigned)(slot_we >> 8 & 1);
+    a[1 + 2 * s] += 1;
+    a[2 + 2 * s] += wh;
+    a[SUP_PROF_WEEK + 2 * we] += 1;
+    a[SUP_PROF_WEEK + 1 + 2 * we] += wh;
+    if (wh > a[SUP_PROF_PEAK]) a[SUP_PROF_PEAK] = wh;
+    a[SUP_PROF_ZERO] += wh == 0;
+}
+
+void gmr__sup_prof_expand(uint64_t *a)
+{
+    uint64_t slot_we, wh;
+    if (a[0] != SUP_PROF_ONE) return;
+    slot_we = a[1];
+    wh = a[2];
+    memset(a, 0, SUP_PROF_SLOTS * sizeof *a);
+    a[0] = SUP_PROF_FULL;
+    prof_add_one(a, slot_we, wh);
+}
+
+/* acc (+)= val, either of them ONE or FULL. A received value may sit at any byte offset of a
+ * buffer (after its key), so val is copied; acc lives in a table entry (8-byte aligned) and is
+ * worked on in place when aligned. */
+static void prof_combine(void *ctx, void *acc, const void *val)
+{
+    uint64_t head[3], b[SUP_PROF_SLOTS], tmp[SUP_PROF_SLOTS], *a = acc;
+    int aligned = ((uintptr_t)acc & 7) == 0;
+    (void)ctx;
+    if (!aligned) {
+        memcpy(tmp, acc, sizeof tmp);
+        a = tmp;
+    }
+    gmr__sup_prof_expand(a);
+    memcpy(head, val, sizeof head);
+    if (head[0] == SUP_PROF_ONE) {
+        prof_add_one(a, head[1], head[2]);
+    } else {
+        memcpy(b, val, sizeof b);
+        for (int i = 1; i < SUP_PROF_PEAK; i++) a[i] += b[i];
+        if (b[SUP_PROF_PEAK] > a[SUP_PROF_PEAK]) a[SUP_PROF_PEAK] = b[SUP_PROF_PEAK];
+        a[SUP_PROF_ZERO] += b[SUP_PROF_ZERO];
+    }
+    if (!aligned) memcpy(acc, tmp, sizeof tmp);
+}
+
+static gmr_err profile_map(void *ctx, const gmr_record *rec, gmr_emitter *em)
+{
+    gmr_err err = GMR_OK;
+    gmr__sup_map *m = ctx;
+    int dup = 0;
+    char why[256];
+    const char *bad;
+    row r;
+    unsigned char k[9];
+
+    bad = check_row(m, SUP_READINGS, rec->fields, rec->nfields, &r, why, sizeof why);
+    if (!bad) GMR_CALL(duplicate_check(m, rec, SUP_READINGS, r.key, r.klen, &dup));
+    remember(m, rec, bad ? NULL : r.key, bad ? 0 : r.klen);
+    if (bad || dup) return gmr_reject(em, "%s", bad ? bad : "duplicate key"); /* job 1 reports it */
+    k[0] = 'P';
+    put_be(k + 1, r.id, 8);
+    m->one[0] = SUP_PROF_ONE;
+    m->one[1] = (uint64_t)(r.hh * 4 + r.mm / 15) | (uint64_t)m->weekend << 8;
+    m->one[2] = (uint64_t)r.wh;
+    GMR_CALL(gmr_emit(em, k, 9, m->one, sizeof m->one));
+out:
+    return err;
+}
+
+/* One row per customer: the FULL profile. */
+static gmr_err prof_reduce(void *ctx, const void *key, size_t klen, gmr_values *vals, gmr_output *out)
+{
+    const void *val;
+    size_t vlen;
+    uint64_t v[SUP_PROF_SLOTS];
+    (void)ctx;
+    if (!gmr_values_next(vals, &val, &vlen)) return GMR_OK;
+    memcpy(v, val, sizeof v);
+    gmr__sup_prof_expand(v);
+    return gmr_output_row(out, key, klen, v);
+}
+
+/* column names v000 .. v198 (docs/formats.md: the job's temporary result) */
+static char prof_names[SUP_PROF_SLOTS][8];
+static gmr_column prof_columns[SUP_PROF_SLOTS];
+
+static void prof_columns_init(void)
+{
+    if (prof_columns[0].name) return;
+    for (int i = 0; i < SUP_PROF_SLOTS; i++) {
+        snprintf(prof_names[i], sizeof prof_names[i], "v%03d", i);
+        prof_columns[i].name = prof_names[i];
+        prof_columns[i].type = GMR_TYPE_U64;
+    }
+}
+
+const gmr_job_ops gmr__sup_profile_ops = {
+    GMR_JOB_OPS_VERSION, "supply.profile", "csv", SUP_PROF_SLOTS * sizeof(uint64_t), profile_map, prof_combine,
+    prof_reduce, SUP_PROF_SLOTS, prof_columns, GMR_ORDER_KEY, sup_map_ctx_create, sup_map_ctx_destroy};
+
 const gmr_job_ops gmr__sup_events_ops = {
     GMR_JOB_OPS_VERSION, "supply.events", "jsonl", SUP_SLOTS * sizeof(uint64_t), events_map, sup_combine,
     sup_reduce, SUP_SLOTS, sup_columns, GMR_ORDER_KEY, sup_map_ctx_create, sup_map_ctx_destroy};
@@ -622,6 +731,7 @@ gmr_err gmr__sup_map_create(gmr__sup_map **mp)
     gmr_err err = GMR_OK;
     gmr__sup_map *m = calloc(1, sizeof *m);
     GMR_CHECK(m, GMR_ERR_NOMEM, "out of memory");
+    prof_columns_init(); /* the first map context is made on the main thread, before any job */
     m->fd = -1;
     m->fd_file = -1;
     m->last_file = -1;

@@ -1,16 +1,18 @@
-/* supply_model.c: `gridmr supply`: runs the two supply jobs (supply_jobs.c) and builds the four
+/* supply_model.c: `gridmr supply`: runs the three supply jobs (supply_jobs.c) and builds the four
  * data supply models from their results into one HDF5 file (docs/supply.md, docs/formats.md).
  *
  * The jobs do the heavy part in parallel: every record of the data set is read, checked and
- * reduced to exact per-key aggregates (per customer and day, per customer and 15-minute slot,
+ * reduced to exact per-key aggregates (per customer and day, per customer's daily profile,
  * per province and hour, per customer, month and event type, per county and month) and to
- * deduplicated records (customers, bills, weather, events). Those results are small next to
- * the input (about 1% of it), so headquarters (rank 0) reads them back, sorts them by key and
- * joins them into the tables: a customer's months pick up their bill, their events by type and
- * their county's outages; a province's hours pick up the temperature. Every value is computed
- * from exact integer sums in one fixed order, so the file is the same bytes' worth of values
- * whatever the rank count. Other ranks wait for the outcome (an agreed status). Cost at HQ:
- * O(k log k) for k result rows, and memory for them (about 120 bytes a row). */
+ * deduplicated records (customers, bills, weather, events). The results of jobs 1 and 2 are
+ * small next to the input (about 1% of it), so headquarters (rank 0) reads them back, sorts
+ * them by key and joins them into the tables: a customer's months pick up their bill, their
+ * events by type and their county's outages; a province's hours pick up the temperature. Other
+ * ranks wait for the outcome (an agreed status). Cost at HQ: O(k log k) for k result rows, and
+ * memory for them (about 120 bytes a row). The per-customer profiles (job 3, 1.6 KB a
+ * customer) never reach HQ: /app/segment is built by every rank (segment_build, below). Every
+ * value is computed from exact integer sums in one fixed order, so the file is the same
+ * bytes' worth of values whatever the rank count. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <hdf5.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,7 +205,7 @@ out:
 typedef struct model {
     rows s, e;              /* the two jobs' results, sorted by key */
     hid_t file;
-    FILE *fc, *fs;          /* --csv files, or NULL */
+    FILE *fc;               /* --csv DIR/app_forecast.csv, or NULL */
     gmr_supply_summary *sum;
 } model;
 
@@ -654,96 +657,371 @@ static const char *const seg_units[] = {"days", "kWh", "kWh per 15 min", "mean /
                                         "weekend / weekday mean interval", "share of energy 23:00-07:00",
                                         "std / mean of daily energy", "share of readings"};
 
-/* /app/segment (and app_segment.csv): one row per customer with readings */
-static gmr_err segment(model *m)
-{
-    gmr_err err = GMR_OK;
-    table t = {"/app/segment", "segmentation: normalised mean daily profile (mean 1) and statistics per customer", 0, 0, {0}, {0}, {0}, {0}, {{0}}, 0};
-    size_t b, e, db, de, nrows = 0; /* db: unused start of the 'D' rows */
-    uint64_t *id;
-    double *p[SEG_SLOTS], *st[8];
-    tag_range(&m->s, 'S', &b, &e);
-    tag_range(&m->s, 'D', &db, &de);
-    for (size_t i = b; i < e; i++)
-        if (i == b || memcmp(m->s.r[i].key + 1, m->s.r[i - 1].key + 1, 8) != 0) nrows++;
-    t.n = nrows;
-    GMR_CALL(col(&t, "customer_id", "1", COL_U64, &id));
-    for (int s = 0; s < SEG_SLOTS; s++) {
-        snprintf(t.namebuf[s], sizeof t.namebuf[s], "p%02d", s + 1);
-        GMR_CALL(col(&t, t.namebuf[s], "1 (mean of the 96 = 1)", COL_F64, &p[s]));
-    }
-    for (int s = 0; s < 8; s++) GMR_CALL(col(&t, seg_stats[s], seg_units[s], COL_F64, &st[s]));
-    if (m->fs) {
-        fprintf(m->fs, "customer_id");
-        for (int s = 0; s < SEG_SLOTS; s++) fprintf(m->fs, ",p%02d", s + 1);
-        for (int s = 0; s < 8; s++) fprintf(m->fs, ",%s", seg_stats[s]);
-        fprintf(m->fs, "\n");
-    }
-    for (size_t i = b, r = 0; i < e; r++) {
-        uint64_t cid = be(m->s.r[i].key + 1, 8), n[2] = {0, 0}, wh[2] = {0, 0}, pk = 0, z = 0, nd = 0;
-        double mean[SEG_SLOTS] = {0}, total = 0, night = 0, dsum = 0, dss = 0, dmean;
-        unsigned char k[9];
-        for (; i < e && be(m->s.r[i].key + 1, 8) == cid;) {
-            int slot = (int)be(m->s.r[i].key + 9, 1);
-            uint64_t sn = 0, sw = 0;
-            for (; i < e && be(m->s.r[i].key + 1, 8) == cid && (int)be(m->s.r[i].key + 9, 1) == slot; i++) {
-                const uint64_t *v = m->s.r[i].v;
-                int we = (int)be(m->s.r[i].key + 10, 1) != 0;
-                n[we] += v[1];
-                wh[we] += v[2];
-                sn += v[1];
-                sw += v[2];
-                if (v[3] > pk) pk = v[3];
-                z += v[5];
-            }
-            if (slot < SEG_SLOTS && sn) mean[slot] = (double)sw / (double)sn;
-        }
-        for (int s = 0; s < SEG_SLOTS; s++) {
-            total += mean[s];
-            if (s < 28 || s >= 92) night += mean[s];
-        }
-        id[r] = cid;
-        for (int s = 0; s < SEG_SLOTS; s++) p[s][r] = total > 0 ? mean[s] / (total / SEG_SLOTS) : 0;
-        /* daily energy: the customer's 'D' rows, in date order */
-        k[0] = 'D';
-        put_be(k + 1, cid, 8);
-        for (size_t j = lower(&m->s, k, 9); j < de && memcmp(m->s.r[j].key, k, 9) == 0; j++) {
-            nd++;
-            dsum += (double)m->s.r[j].v[2];
-        }
-        dmean = nd ? dsum / (double)nd : 0;
-        for (size_t j = lower(&m->s, k, 9); j < de && memcmp(m->s.r[j].key, k, 9) == 0; j++) {
-            double x = (double)m->s.r[j].v[2] - dmean;
-            dss += x * x;
-        }
-        st[0][r] = (double)nd;
-        st[1][r] = total / 1000;
-        st[2][r] = (double)pk / 1000;
-        st[3][r] = pk && n[0] + n[1] ? (double)(wh[0] + wh[1]) / (double)(n[0] + n[1]) / (double)pk : 0;
-        st[4][r] = n[0] && n[1] && wh[0] ? ((double)wh[1] / (double)n[1]) / ((double)wh[0] / (double)n[0]) : 0;
-        st[5][r] = total > 0 ? night / total : 0;
-        st[6][r] = nd && dmean > 0 ? sqrt(dss / (double)nd) / dmean : 0;
-        st[7][r] = n[0] + n[1] ? (double)z / (double)(n[0] + n[1]) : 0;
-        if (m->fs) {
-            fprintf(m->fs, "%llu", (unsigned long long)cid);
-            for (int s = 0; s < SEG_SLOTS; s++) fprintf(m->fs, ",%.17g", p[s][r]);
-            for (int s = 0; s < 8; s++) fprintf(m->fs, ",%.17g", st[s][r]);
-            fprintf(m->fs, "\n");
-        }
-    }
-    m->sum->segment_rows = t.n;
-    GMR_CALL(table_write(m->file, &t));
-out:
-    table_free(&t);
-    return err;
-}
-
 static char *path_join(const char *a, const char *sep, const char *b)
 {
     size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
     char *s = malloc(n);
     if (s) snprintf(s, n, "%s%s%s", a, sep, b);
     return s;
+}
+
+/* ---- /app/segment, built by every rank ------------------------------------------------------ */
+
+/* The segmentation table has one row per customer: at a million customers it must not pass
+ * through headquarters. Every rank reads 1/size of the profile job's rows ('P', one per
+ * customer) and of the structured job's rows (for the 'D' rows: a customer's daily energy),
+ * both straight from the jobs' result files. Customer-id ranges are cut by a sample sort (each
+ * rank sends `size` evenly spaced ids of its sorted part to all; the splitters are every
+ * size-th of the gathered samples), one MPI_Alltoallv per record kind moves each customer's
+ * profile and days to the rank of its range, and each rank computes its customers' rows in id
+ * order and writes them at the offset MPI_Exscan gives, with collective hyperslab writes into
+ * the file headquarters has just written. The rows are thus in customer_id order and the same
+ * values whatever the rank count; a row is computed with the same operations in the same order
+ * as a whole-table build would. Memory per rank: its share of profiles (1.6 KB a customer,
+ * about three copies at the peak) and of days; nothing grows with the whole table on one rank
+ * but the size x size samples. --csv DIR/app_segment.csv is written rank after rank (a token
+ * passed along the ranks; headquarters writes the header). */
+
+#define PREC (1 + SUP_PROF_SLOTS) /* a profile record: customer id, then the FULL value */
+#define DREC 3                    /* a day record: customer id, YYYYMMDD, Wh */
+#define SEG_COLS (1 + SEG_SLOTS + 8)
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    return (x > y) - (x < y);
+}
+
+static int prec_cmp(const void *a, const void *b) { return u64_cmp(a, b); }
+
+static int drec_cmp(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* the rank whose id range holds id: the number of splitters <= id */
+static int owner_of(const uint64_t *sp, int nsp, uint64_t id)
+{
+    int lo = 0, hi = nsp;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (sp[mid] <= id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Collective on comm: the splitters sp[0..size-2] from the ids (sorted, n of them) of every
+ * rank. */
+static gmr_err splitters(MPI_Comm comm, int size, const uint64_t *ids, uint64_t n, uint64_t *sp)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    uint64_t *mine = malloc((size_t)size * sizeof *mine), *all = malloc((size_t)size * (size_t)size * sizeof *all + 8);
+    int *cnt = malloc((size_t)size * sizeof *cnt), *dsp = malloc((size_t)size * sizeof *dsp), k = 0, total = 0;
+    if (!mine || !all || !cnt || !dsp) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    GMR_CALL(gmr__agree(comm, local));
+    for (int i = 0; n && i < size; i++) mine[k++] = ids[n * (uint64_t)i / (uint64_t)size];
+    GMR_CALL_MPI(MPI_Allgather(&k, 1, MPI_INT, cnt, 1, MPI_INT, comm));
+    for (int q = 0; q < size; q++) {
+        dsp[q] = total;
+        total += cnt[q];
+    }
+    GMR_CALL_MPI(MPI_Allgatherv(mine, k, MPI_UINT64_T, all, cnt, dsp, MPI_UINT64_T, comm));
+    qsort(all, (size_t)total, sizeof *all, u64_cmp);
+    for (int j = 0; j + 1 < size; j++) sp[j] = total ? all[(size_t)total * (size_t)(j + 1) / (size_t)size] : UINT64_MAX;
+out:
+    free(mine);
+    free(all);
+    free(cnt);
+    free(dsp);
+    return err;
+}
+
+/* Collective on comm: n records of `width` uint64 in send, already grouped by destination
+ * rank (scnt[q] records for rank q), to their ranks; *recv (allocated) gets *nrecv. Counts are
+ * in records (an MPI contiguous type), so a rank may move more than 2 GiB. */
+static gmr_err exchange(MPI_Comm comm, int size, const uint64_t *send, const int *scnt, int width, uint64_t **recv,
+                        uint64_t *nrecv)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    MPI_Datatype t = MPI_DATATYPE_NULL;
+    int *rcnt = calloc((size_t)size, sizeof *rcnt), *sdsp = calloc((size_t)size, sizeof *sdsp),
+        *rdsp = calloc((size_t)size, sizeof *rdsp);
+    uint64_t s = 0, r = 0;
+    *recv = NULL;
+    *nrecv = 0;
+    if (!rcnt || !sdsp || !rdsp) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    GMR_CALL(gmr__agree(comm, local));
+    GMR_CALL_MPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
+    for (int q = 0; q < size; q++) {
+        if (s > INT32_MAX || r > INT32_MAX) local = GMR_ERROR(GMR_ERR_ARG, "more than 2^31 records to move");
+        sdsp[q] = (int)s;
+        rdsp[q] = (int)r;
+        s += (uint64_t)scnt[q];
+        r += (uint64_t)rcnt[q];
+    }
+    if (!local && !(*recv = malloc((size_t)r * (size_t)width * 8 + 8)))
+        local = GMR_ERROR(GMR_ERR_NOMEM, "cannot receive %llu records of %d values", (unsigned long long)r, width);
+    GMR_CALL(gmr__agree(comm, local));
+    GMR_CALL_MPI(MPI_Type_contiguous(width, MPI_UINT64_T, &t));
+    GMR_CALL_MPI(MPI_Type_commit(&t));
+    GMR_CALL_MPI(MPI_Alltoallv(send, scnt, sdsp, t, *recv, rcnt, rdsp, t, comm));
+    *nrecv = r;
+out:
+    if (t != MPI_DATATYPE_NULL) MPI_Type_free(&t);
+    free(rcnt);
+    free(sdsp);
+    free(rdsp);
+    return err;
+}
+
+/* Not collective: rows of res whose key is tag + customer (+ more), as records of `width`
+ * (customer id, then what pick() puts), grouped by owner. *out allocated; cnt[q] counts. */
+typedef void (*pick_fn)(const gmr__result *res, uint64_t i, uint64_t *rec);
+
+static void pick_profile(const gmr__result *res, uint64_t i, uint64_t *rec)
+{
+    memcpy(rec + 1, res->slots + i * (uint64_t)res->ncolumns, SUP_PROF_SLOTS * 8);
+}
+
+static void pick_day(const gmr__result *res, uint64_t i, uint64_t *rec)
+{
+    rec[1] = be((const unsigned char *)res->keys + res->koff[i] + 9, 4);
+    rec[2] = res->slots[i * (uint64_t)res->ncolumns + 2];
+}
+
+static gmr_err group(const gmr__result *res, unsigned char tag, size_t klen, int width, pick_fn pick, const uint64_t *sp,
+                     int size, uint64_t **out, int *cnt)
+{
+    gmr_err err = GMR_OK;
+    uint64_t n = 0, *pos = calloc((size_t)size + 1, sizeof *pos);
+    GMR_CHECK(pos, GMR_ERR_NOMEM, "out of memory");
+    memset(cnt, 0, (size_t)size * sizeof *cnt);
+    for (uint64_t i = 0; i < res->n; i++) {
+        const unsigned char *k = (const unsigned char *)res->keys + res->koff[i];
+        if (res->koff[i + 1] - res->koff[i] != klen || k[0] != tag) continue;
+        cnt[owner_of(sp, size - 1, be(k + 1, 8))]++;
+        n++;
+    }
+    *out = malloc((size_t)n * (size_t)width * 8 + 8);
+    GMR_CHECK(*out, GMR_ERR_NOMEM, "cannot group %llu records", (unsigned long long)n);
+    for (int q = 1; q <= size; q++) pos[q] = pos[q - 1] + (uint64_t)cnt[q - 1];
+    for (uint64_t i = 0; i < res->n; i++) {
+        const unsigned char *k = (const unsigned char *)res->keys + res->koff[i];
+        uint64_t *rec, id;
+        if (res->koff[i + 1] - res->koff[i] != klen || k[0] != tag) continue;
+        id = be(k + 1, 8);
+        rec = *out + pos[owner_of(sp, size - 1, id)]++ * (uint64_t)width;
+        rec[0] = id;
+        pick(res, i, rec);
+    }
+out:
+    free(pos);
+    return err;
+}
+
+/* One customer's row: its FULL profile pv (SUP_PROF_SLOTS) and its nd day records (DREC, in
+ * date order) -> row[0..95] the normalised profile, row[96..103] the statistics. */
+static void seg_row(const uint64_t *pv, const uint64_t *days, uint64_t nd, double *row)
+{
+    const uint64_t *n = pv + SUP_PROF_WEEK; /* n[0], wh[0], n[1], wh[1] */
+    uint64_t nn[2] = {n[0], n[2]}, wh[2] = {n[1], n[3]}, pk = pv[SUP_PROF_PEAK], z = pv[SUP_PROF_ZERO];
+    double mean[SEG_SLOTS] = {0}, total = 0, night = 0, dsum = 0, dss = 0, dmean;
+    for (int s = 0; s < SEG_SLOTS; s++)
+        if (pv[1 + 2 * s]) mean[s] = (double)pv[2 + 2 * s] / (double)pv[1 + 2 * s];
+    for (int s = 0; s < SEG_SLOTS; s++) {
+        total += mean[s];
+        if (s < 28 || s >= 92) night += mean[s];
+    }
+    for (int s = 0; s < SEG_SLOTS; s++) row[s] = total > 0 ? mean[s] / (total / SEG_SLOTS) : 0;
+    for (uint64_t j = 0; j < nd; j++) dsum += (double)days[j * DREC + 2];
+    dmean = nd ? dsum / (double)nd : 0;
+    for (uint64_t j = 0; j < nd; j++) {
+        double x = (double)days[j * DREC + 2] - dmean;
+        dss += x * x;
+    }
+    row[SEG_SLOTS + 0] = (double)nd;
+    row[SEG_SLOTS + 1] = total / 1000;
+    row[SEG_SLOTS + 2] = (double)pk / 1000;
+    row[SEG_SLOTS + 3] = pk && nn[0] + nn[1] ? (double)(wh[0] + wh[1]) / (double)(nn[0] + nn[1]) / (double)pk : 0;
+    row[SEG_SLOTS + 4] = nn[0] && nn[1] && wh[0] ? ((double)wh[1] / (double)nn[1]) / ((double)wh[0] / (double)nn[0]) : 0;
+    row[SEG_SLOTS + 5] = total > 0 ? night / total : 0;
+    row[SEG_SLOTS + 6] = nd && dmean > 0 ? sqrt(dss / (double)nd) / dmean : 0;
+    row[SEG_SLOTS + 7] = nn[0] + nn[1] ? (double)z / (double)(nn[0] + nn[1]) : 0;
+}
+
+/* Collective on comm: n rows of this rank at row `first` of `total`, column c in cols[c] (the
+ * customer ids as uint64, the rest doubles), into output's /app/segment. */
+static gmr_err seg_write(MPI_Comm comm, const char *output, uint64_t first, uint64_t n, uint64_t total,
+                         uint64_t *ids, double *const *cols)
+{
+    gmr_err err = GMR_OK;
+    hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, lcpl = H5I_INVALID_HID, file = H5I_INVALID_HID,
+          g = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    hsize_t dims = (hsize_t)total, cnt = (hsize_t)n;
+    char names[SEG_COLS][24], all_names[SEG_COLS * 24], all_units[SEG_COLS * 48];
+    all_names[0] = all_units[0] = 0;
+    GMR_H5_ID(fapl, H5Pcreate(H5P_FILE_ACCESS));
+    GMR_CALL_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
+    GMR_H5_ID(dxpl, H5Pcreate(H5P_DATASET_XFER));
+    GMR_CALL_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+    GMR_H5_ID(lcpl, H5Pcreate(H5P_LINK_CREATE));
+    GMR_CALL_H5(H5Pset_create_intermediate_group(lcpl, 1));
+    file = H5Fopen(output, H5F_ACC_RDWR, fapl);
+    if (file < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_IO, "%s: cannot reopen the model file to add /app/segment", output);
+    }
+    GMR_H5_ID(g, H5Gcreate2(file, "/app/segment", lcpl, H5P_DEFAULT, H5P_DEFAULT));
+    GMR_H5_ID(fs, H5Screate_simple(1, &dims, NULL));
+    GMR_H5_ID(ms, H5Screate_simple(1, &cnt, NULL));
+    GMR_CALL(gmr__h5_select_range(fs, ms, first, n));
+    for (int c = 0; c < SEG_COLS; c++) {
+        const char *unit = c == 0 ? "1" : c <= SEG_SLOTS ? "1 (mean of the 96 = 1)" : seg_units[c - 1 - SEG_SLOTS];
+        if (c == 0) snprintf(names[c], sizeof names[c], "customer_id");
+        else if (c <= SEG_SLOTS) snprintf(names[c], sizeof names[c], "p%02d", c);
+        else snprintf(names[c], sizeof names[c], "%s", seg_stats[c - 1 - SEG_SLOTS]);
+        snprintf(all_names + strlen(all_names), sizeof all_names - strlen(all_names), "%s%s", c ? "," : "", names[c]);
+        snprintf(all_units + strlen(all_units), sizeof all_units - strlen(all_units), "%s%s", c ? "," : "", unit);
+        GMR_H5_ID(d, H5Dcreate2(g, names[c], c ? H5T_IEEE_F64LE : H5T_STD_U64LE, fs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        if (total)
+            GMR_CALL_H5(H5Dwrite(d, c ? H5T_NATIVE_DOUBLE : H5T_NATIVE_UINT64, ms, fs, dxpl, c ? (const void *)cols[c - 1] : (const void *)ids));
+        H5Dclose(d);
+        d = H5I_INVALID_HID;
+    }
+    GMR_CALL(gmr__h5_attr_put_str(g, "columns", all_names));
+    GMR_CALL(gmr__h5_attr_put_str(g, "units", all_units));
+    GMR_CALL(gmr__h5_attr_put_str(g, "description", "segmentation: normalised mean daily profile (mean 1) and statistics per customer"));
+out:
+    if (d >= 0) H5Dclose(d);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    if (g >= 0) H5Gclose(g);
+    if (file >= 0 && H5Fclose(file) < 0 && !err) err = GMR_ERROR(GMR_ERR_HDF5, "%s: closing failed", output);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (dxpl >= 0) H5Pclose(dxpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    return err;
+}
+
+/* Collective on comm: csv_dir/app_segment.csv, rank after rank. */
+static gmr_err seg_csv(MPI_Comm comm, int rank, int size, const char *csv_dir, uint64_t n, const uint64_t *ids,
+                       double *const *cols)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    char *path = path_join(csv_dir, "/", "app_segment.csv");
+    int failed = 0;
+    FILE *f = NULL;
+    if (rank > 0) GMR_CALL_MPI(MPI_Recv(&failed, 1, MPI_INT, rank - 1, 0, comm, MPI_STATUS_IGNORE));
+    if (!path) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    else if (!failed && !(f = fopen(path, rank == 0 ? "w" : "a"))) local = GMR_ERROR(GMR_ERR_IO, "%s: %s", path, strerror(errno));
+    if (f) {
+        if (rank == 0) {
+            fprintf(f, "customer_id");
+            for (int s = 0; s < SEG_SLOTS; s++) fprintf(f, ",p%02d", s + 1);
+            for (int s = 0; s < 8; s++) fprintf(f, ",%s", seg_stats[s]);
+            fprintf(f, "\n");
+        }
+        for (uint64_t r = 0; r < n; r++) {
+            fprintf(f, "%llu", (unsigned long long)ids[r]);
+            for (int c = 0; c < SEG_SLOTS + 8; c++) fprintf(f, ",%.17g", cols[c][r]);
+            fprintf(f, "\n");
+        }
+        if (ferror(f) | fclose(f)) local = GMR_ERROR(GMR_ERR_IO, "%s: write failed", path);
+    }
+    failed |= local != GMR_OK;
+    if (rank + 1 < size) GMR_CALL_MPI(MPI_Send(&failed, 1, MPI_INT, rank + 1, 0, comm));
+    GMR_CALL(gmr__agree(comm, local));
+out:
+    free(path);
+    return err;
+}
+
+/* Collective on comm: /app/segment of output (and csv_dir/app_segment.csv) from the profile
+ * job's result prof and the structured job's result st; *rows = the table's rows. */
+static gmr_err segment_build(MPI_Comm user_comm, const char *prof, const char *st, const char *output, const char *csv_dir,
+                             uint64_t *rows)
+{
+    gmr_err err = GMR_OK, local = GMR_OK;
+    MPI_Comm comm = MPI_COMM_NULL; /* our own: the csv token's point-to-point messages meet no one else's */
+    gmr__result *res = NULL;
+    uint64_t *ids = NULL, *sp = NULL, *send = NULL, *pr = NULL, *dr = NULL, np = 0, nd = 0, first = 0, total = 0;
+    double *cols[SEG_SLOTS + 8] = {NULL};
+    int rank, size, *cnt = NULL;
+    GMR_CALL_MPI(MPI_Comm_dup(user_comm, &comm));
+    GMR_CALL_MPI(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
+    GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
+    GMR_CALL_MPI(MPI_Comm_size(comm, &size));
+    sp = malloc((size_t)size * sizeof *sp);
+    cnt = malloc((size_t)size * sizeof *cnt);
+    if (!sp || !cnt) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    /* the profiles: splitters from this rank's part, then to their ranks */
+    if (!local) local = gmr__result_read_part(prof, rank, size, &res);
+    if (!local && res->ncolumns != SUP_PROF_SLOTS) local = GMR_ERROR(GMR_ERR_INTERNAL, "%s: %d columns", prof, res->ncolumns);
+    if (!local && !(ids = malloc((size_t)res->n * 8 + 8))) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    GMR_CALL(gmr__agree(comm, local));
+    for (uint64_t i = 0; i < res->n; i++) ids[i] = be((const unsigned char *)res->keys + res->koff[i] + 1, 8);
+    qsort(ids, (size_t)res->n, 8, u64_cmp);
+    GMR_CALL(splitters(comm, size, ids, res->n, sp));
+    free(ids);
+    ids = NULL;
+    local = group(res, 'P', 9, PREC, pick_profile, sp, size, &send, cnt);
+    gmr__result_free(&res);
+    GMR_CALL(gmr__agree(comm, local));
+    GMR_CALL(exchange(comm, size, send, cnt, PREC, &pr, &np));
+    free(send);
+    send = NULL;
+    /* the days */
+    local = gmr__result_read_part(st, rank, size, &res);
+    if (!local) local = group(res, 'D', 13, DREC, pick_day, sp, size, &send, cnt);
+    gmr__result_free(&res);
+    GMR_CALL(gmr__agree(comm, local));
+    GMR_CALL(exchange(comm, size, send, cnt, DREC, &dr, &nd));
+    free(send);
+    send = NULL;
+    /* this rank's rows, in customer order */
+    qsort(pr, (size_t)np, PREC * 8, prec_cmp);
+    qsort(dr, (size_t)nd, DREC * 8, drec_cmp);
+    ids = malloc((size_t)np * 8 + 8);
+    if (!ids) local = GMR_ERROR(GMR_ERR_NOMEM, "out of memory");
+    for (int c = 0; !local && c < SEG_SLOTS + 8; c++)
+        if (!(cols[c] = malloc((size_t)np * sizeof(double) + 8))) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot hold %llu segment rows", (unsigned long long)np);
+    GMR_CALL(gmr__agree(comm, local));
+    for (uint64_t r = 0, j = 0; r < np; r++) {
+        const uint64_t *p = pr + r * PREC;
+        double row[SEG_SLOTS + 8];
+        uint64_t j0;
+        while (j < nd && dr[j * DREC] < p[0]) j++;
+        for (j0 = j; j < nd && dr[j * DREC] == p[0]; j++) {}
+        seg_row(p + 1, dr + j0 * DREC, j - j0, row);
+        ids[r] = p[0];
+        for (int c = 0; c < SEG_SLOTS + 8; c++) cols[c][r] = row[c];
+    }
+    free(pr);
+    pr = NULL;
+    free(dr);
+    dr = NULL;
+    GMR_CALL_MPI(MPI_Exscan(&np, &first, 1, MPI_UINT64_T, MPI_SUM, comm));
+    if (rank == 0) first = 0;
+    GMR_CALL_MPI(MPI_Allreduce(&np, &total, 1, MPI_UINT64_T, MPI_SUM, comm));
+    GMR_CALL(seg_write(comm, output, first, np, total, ids, cols));
+    if (csv_dir) GMR_CALL(seg_csv(comm, rank, size, csv_dir, np, ids, cols));
+    *rows = total;
+out:
+    gmr__result_free(&res);
+    for (int c = 0; c < SEG_SLOTS + 8; c++) free(cols[c]);
+    free(ids);
+    free(sp);
+    free(cnt);
+    free(send);
+    free(pr);
+    free(dr);
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+    return err;
 }
 
 /* Not collective (rank 0 only): both results -> the model file (and the CSV files). */
@@ -753,7 +1031,7 @@ static gmr_err assemble(const char *dir, const char *tmp[2], const char *output,
     gmr_err err = GMR_OK;
     gmr__result *res[2] = {NULL, NULL};
     model m;
-    char *rpath = NULL, *fcp = NULL, *fsp = NULL;
+    char *rpath = NULL, *fcp = NULL;
     double t0 = MPI_Wtime(), t1, t2;
     memset(&m, 0, sizeof m);
     m.file = H5I_INVALID_HID;
@@ -766,12 +1044,9 @@ static gmr_err assemble(const char *dir, const char *tmp[2], const char *output,
     if (csv_dir) {
         if (mkdir(csv_dir, 0777) != 0) GMR_CHECK(errno == EEXIST, GMR_ERR_IO, "%s: %s", csv_dir, strerror(errno));
         fcp = path_join(csv_dir, "/", "app_forecast.csv");
-        fsp = path_join(csv_dir, "/", "app_segment.csv");
-        GMR_CHECK(fcp && fsp, GMR_ERR_NOMEM, "out of memory");
+        GMR_CHECK(fcp, GMR_ERR_NOMEM, "out of memory");
         m.fc = fopen(fcp, "w");
         GMR_CHECK(m.fc, GMR_ERR_IO, "%s: %s", fcp, strerror(errno));
-        m.fs = fopen(fsp, "w");
-        GMR_CHECK(m.fs, GMR_ERR_IO, "%s: %s", fsp, strerror(errno));
     }
     m.file = H5Fcreate(output, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (m.file < 0) {
@@ -789,7 +1064,6 @@ static gmr_err assemble(const char *dir, const char *tmp[2], const char *output,
     GMR_CALL(facts(&m, rpath, s->structured.records));
     GMR_CALL(summary(&m));
     GMR_CALL(forecast(&m));
-    GMR_CALL(segment(&m));
     gmr_log(GMR_LOG_DEBUG, "supply models: read %.3f s (%zu + %zu rows), sort %.3f s, tables %.3f s", t1 - t0,
             m.s.n, m.e.n, t2 - t1, MPI_Wtime() - t2);
     for (int j = 0; j < 2; j++) /* records whose key came twice, not in a row: kept once */
@@ -803,25 +1077,16 @@ static gmr_err assemble(const char *dir, const char *tmp[2], const char *output,
         m.fc = NULL;
         GMR_CHECK(!bad, GMR_ERR_IO, "%s: write failed", fcp);
     }
-    if (m.fs) {
-        int bad = ferror(m.fs);
-        bad |= fclose(m.fs);
-        m.fs = NULL;
-        GMR_CHECK(!bad, GMR_ERR_IO, "%s: write failed", fsp);
-    }
 out:
     if (m.file >= 0 && H5Fclose(m.file) < 0 && !err) err = GMR_ERROR(GMR_ERR_HDF5, "%s: closing failed", output);
     if (err) unlink(output);
     if (m.fc) fclose(m.fc);
-    if (m.fs) fclose(m.fs);
     if (err && fcp) unlink(fcp);
-    if (err && fsp) unlink(fsp);
     free(m.s.r);
     free(m.e.r);
     for (int j = 0; j < 2; j++) gmr__result_free(&res[j]);
     free(rpath);
     free(fcp);
-    free(fsp);
     return err;
 }
 
@@ -971,21 +1236,24 @@ gmr_err gmr_supply_build(MPI_Comm comm, const char *dir, const char *output, con
                          gmr_supply_summary *s)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
-    static const char *const events_file[1] = {"events.jsonl"};
-    char *tmp[2] = {NULL, NULL};
+    static const char *const events_file[1] = {"events.jsonl"}, *const readings_file[1] = {"readings.csv"};
+    char *tmp[3] = {NULL, NULL, NULL};
     int rank = -1;
-    double t0 = MPI_Wtime(), t1, tl, tmax[2], tloc[2];
-    uint64_t counts[8];
+    double t0 = MPI_Wtime(), t1, tl, ts, tmax[3], tloc[3];
+    uint64_t counts[8], rss[2] = {0, 0};
+    struct rusage ru;
 
     memset(s, 0, sizeof *s);
     GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
     GMR_CHECK(dir && output && opt, GMR_ERR_ARG, "supply needs an input directory and an output file");
     tmp[0] = path_join(output, "", ".structured.h5");
     tmp[1] = path_join(output, "", ".events.h5");
-    GMR_CHECK(tmp[0] && tmp[1], GMR_ERR_NOMEM, "out of memory");
+    tmp[2] = path_join(output, "", ".profile.h5");
+    GMR_CHECK(tmp[0] && tmp[1] && tmp[2], GMR_ERR_NOMEM, "out of memory");
     GMR_CALL(check_headers(comm, dir));
     GMR_CALL(run_job(comm, &gmr__sup_structured_ops, dir, gmr__sup_files, SUP_NFILES, tmp[0], opt, &s->structured));
     GMR_CALL(run_job(comm, &gmr__sup_events_ops, dir, events_file, 1, tmp[1], opt, &s->events));
+    GMR_CALL(run_job(comm, &gmr__sup_profile_ops, dir, readings_file, 1, tmp[2], opt, &s->profile));
     s->input_bytes = s->structured.input_bytes + s->events.input_bytes;
     s->rejected = s->structured.rejected + s->events.rejected;
     snprintf(s->first_reject, sizeof s->first_reject, "%s", s->structured.rejected ? s->structured.first_reject : s->events.first_reject);
@@ -997,6 +1265,15 @@ gmr_err gmr_supply_build(MPI_Comm comm, const char *dir, const char *output, con
     tl = MPI_Wtime();
     GMR_CALL(idle_wait(comm));
     GMR_CALL(gmr__agree(comm, local));
+    local = segment_build(comm, tmp[2], tmp[0], output, csv_dir, &s->segment_rows);
+    if (local && rank == 0) { /* no half-built model file */
+        char *c = csv_dir ? path_join(csv_dir, "/", "app_segment.csv") : NULL;
+        unlink(output);
+        if (c) unlink(c);
+        free(c);
+    }
+    GMR_CALL(local);
+    ts = MPI_Wtime();
     counts[0] = s->customers;
     counts[1] = s->dates;
     counts[2] = s->bills;
@@ -1004,7 +1281,7 @@ gmr_err gmr_supply_build(MPI_Comm comm, const char *dir, const char *output, con
     counts[4] = s->reading_days;
     counts[5] = s->customer_months;
     counts[6] = s->forecast_rows;
-    counts[7] = s->segment_rows;
+    counts[7] = s->segment_rows; /* known to every rank */
     GMR_CALL_MPI(MPI_Bcast(counts, 8, MPI_UINT64_T, 0, comm));
     GMR_CALL_MPI(MPI_Bcast(&s->duplicates, 1, MPI_UINT64_T, 0, comm));
     s->customers = counts[0];
@@ -1017,11 +1294,17 @@ gmr_err gmr_supply_build(MPI_Comm comm, const char *dir, const char *output, con
     s->segment_rows = counts[7];
     tloc[0] = t1 - t0;
     tloc[1] = tl - t1;
-    GMR_CALL_MPI(MPI_Allreduce(tloc, tmax, 2, MPI_DOUBLE, MPI_MAX, comm));
+    tloc[2] = ts - tl;
+    GMR_CALL_MPI(MPI_Allreduce(tloc, tmax, 3, MPI_DOUBLE, MPI_MAX, comm));
     s->t_jobs = tmax[0];
     s->t_assemble = tmax[1];
+    s->t_segment = tmax[2];
+    if (getrusage(RUSAGE_SELF, &ru) == 0) rss[rank == 0 ? 0 : 1] = (uint64_t)ru.ru_maxrss * 1024; /* KiB on Linux */
+    GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, rss, 2, MPI_UINT64_T, MPI_MAX, comm));
+    s->peak_rss_hq = rss[0];
+    s->peak_rss_other = rss[1];
     s->t_total = MPI_Wtime() - t0;
-    gmr_log(GMR_LOG_INFO, "supply: jobs %.3f s, models %.3f s", s->t_jobs, s->t_assemble);
+    gmr_log(GMR_LOG_INFO, "supply: jobs %.3f s, models at HQ %.3f s, segment %.3f s", s->t_jobs, s->t_assemble, s->t_segment);
 out:
     if (err && rank == 0) { /* no model file: no rejects file of an earlier run beside it either */
         char *r = path_join(output ? output : "", "", ".rejects");
@@ -1030,7 +1313,7 @@ out:
     }
     /* interrupted: the finished jobs' results and the unfinished job's stage stay for --resume */
     if (rank == 0 && err != GMR_ERR_INTERRUPTED)
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < 3; j++)
             if (tmp[j]) {
                 char *r = path_join(tmp[j], "", ".rejects");
                 unlink(tmp[j]);
@@ -1040,5 +1323,6 @@ out:
             }
     free(tmp[0]);
     free(tmp[1]);
+    free(tmp[2]);
     return err;
 }

@@ -23,7 +23,7 @@ void gmr__cli_supply_usage(FILE *f)
             "dimension tables (/dim/customer, /dim/date, /dim/province, /dim/city, code tables), fact\n"
             "tables (/fact/reading_day, /fact/bill, /fact/weather, /fact/event), the summary wide table\n"
             "/summary/customer_month and the application tables /app/forecast and /app/segment, with\n"
-            "two MapReduce jobs. docs/supply.md; columns and units in docs/formats.md.\n"
+            "three MapReduce jobs. docs/supply.md; columns and units in docs/formats.md.\n"
             "\n"
             "  --input DIR          the data set: customers.csv readings.csv bills.csv weather.csv events.jsonl\n"
             "  --output FILE        the HDF5 file of the models; FILE.rejects lists rejected records\n"
@@ -127,12 +127,13 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
                (unsigned long long)(s.structured.records + s.events.records), (unsigned long long)s.rejected);
         if (s.rejected) printf("  first bad  %s\n", s.first_reject);
         if (o.resume) {
-            const gmr_summary *j[2] = {&s.structured, &s.events};
+            const gmr_summary *j[3] = {&s.structured, &s.events, &s.profile};
+            const char *name[3] = {"structured", "events", "profile"};
             printf("  resumed   ");
-            for (int k = 0; k < 2; k++)
-                printf(" %s %llu of %llu splits%s%s", k ? "events" : "structured", (unsigned long long)j[k]->splits_reused,
+            for (int k = 0; k < 3; k++)
+                printf(" %s %llu of %llu splits%s%s", name[k], (unsigned long long)j[k]->splits_reused,
                        (unsigned long long)j[k]->splits, j[k]->resumed && !strcmp(j[k]->stage, "-") ? " (finished before: not run)"
-                       : "", k ? "\n" : ",");
+                       : "", k == 2 ? "\n" : ",");
         }
         printf("  dim        %llu customers, %llu dates\n", (unsigned long long)s.customers, (unsigned long long)s.dates);
         printf("  fact       %llu customer-days, %llu bills, %llu events\n", (unsigned long long)s.reading_days,
@@ -143,6 +144,9 @@ int gmr_cli_supply(MPI_Comm comm, int argc, char **argv)
         if (s.duplicates) printf("  duplicates %llu records repeated a key seen earlier (kept once)\n", (unsigned long long)s.duplicates);
         printf("  time (s)   structured %.3f  events %.3f  models %.3f  total %.3f\n", s.structured.t_total,
                s.events.t_total, s.t_assemble, s.t_total);
+        printf("  time (s)   profile %.3f  segment (all ranks) %.3f\n", s.profile.t_total, s.t_segment);
+        printf("  memory     peak resident: HQ %.1f MB, other ranks at most %.1f MB\n", (double)s.peak_rss_hq / 1e6,
+               (double)s.peak_rss_other / 1e6);
         printf("  throughput %.1f MB/s\n", (double)s.input_bytes / 1e6 / (s.t_total > 0 ? s.t_total : 1e-9));
         printf("  result     %s\n", output);
         if (s.rejected) printf("  rejects    %s.rejects\n", output);

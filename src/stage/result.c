@@ -43,7 +43,7 @@ static gmr_err write_attrs(hid_t file, const gmr__result_meta *m)
 {
     gmr_err err = GMR_OK;
     const gmr_summary *s = m->summary;
-    char cols[1024] = "";
+    char cols[4096] = "";
     struct { const char *name; uint64_t v; } u[] = {
         {"input_bytes", s->input_bytes}, {"records", s->records}, {"rejected", s->rejected},
         {"keys", s->keys}, {"rows", s->rows}, {"top", m->top}, {"splits", s->splits}, {"shuffle_bytes", s->shuffle_bytes},
@@ -224,7 +224,7 @@ gmr_err gmr__result_read(const char *path, gmr__result **resp)
     gmr_err err = GMR_OK;
     hid_t file = H5I_INVALID_HID, cgroup = H5I_INVALID_HID;
     gmr__result *r = NULL;
-    char cols[1024], order[32];
+    char cols[4096], order[32];
     uint64_t n = 0;
     void *buf = NULL;
 
@@ -279,6 +279,107 @@ gmr_err gmr__result_read(const char *path, gmr__result **resp)
 out:
     free(buf);
     gmr__result_free(&r);
+    if (cgroup >= 0) H5Gclose(cgroup);
+    if (file >= 0) H5Fclose(file);
+    return err;
+}
+
+/* count elements from start of a 1-D dataset into buf (allocated). */
+static gmr_err read_range(hid_t loc, const char *name, hid_t mtype, size_t elem, uint64_t start, uint64_t count,
+                          void **buf, int *is_float)
+{
+    gmr_err err = GMR_OK;
+    hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hsize_t dims = 0, cnt = (hsize_t)count;
+    GMR_H5_ID(dset, H5Dopen2(loc, name, H5P_DEFAULT));
+    if (is_float) { /* 8-byte slots: doubles read as doubles, integers as uint64 */
+        GMR_H5_ID(type, H5Dget_type(dset));
+        *is_float = H5Tget_class(type) == H5T_FLOAT;
+        mtype = *is_float ? H5T_NATIVE_DOUBLE : H5T_NATIVE_UINT64;
+    }
+    GMR_H5_ID(fspace, H5Dget_space(dset));
+    GMR_CHECK(H5Sget_simple_extent_ndims(fspace) == 1, GMR_ERR_DATA, "dataset %s is not one-dimensional", name);
+    GMR_CALL_H5(H5Sget_simple_extent_dims(fspace, &dims, NULL));
+    GMR_CHECK(start + count <= dims, GMR_ERR_DATA, "dataset %s has %llu elements, %llu wanted", name,
+              (unsigned long long)dims, (unsigned long long)(start + count));
+    *buf = malloc((size_t)count * elem + 1);
+    GMR_CHECK(*buf, GMR_ERR_NOMEM, "cannot allocate %llu elements", (unsigned long long)count);
+    if (count) {
+        GMR_H5_ID(mspace, H5Screate_simple(1, &cnt, NULL));
+        GMR_CALL(gmr__h5_select_range(fspace, mspace, start, count));
+        GMR_CALL_H5(H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, *buf));
+    }
+out:
+    if (type >= 0) H5Tclose(type);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    if (dset >= 0) H5Dclose(dset);
+    return err;
+}
+
+gmr_err gmr__result_read_part(const char *path, int part, int nparts, gmr__result **resp)
+{
+    gmr_err err = GMR_OK;
+    hid_t file = H5I_INVALID_HID, cgroup = H5I_INVALID_HID, d = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    gmr__result *r = NULL;
+    char cols[4096], *save = NULL, *tok;
+    hsize_t dims = 0;
+    uint64_t total, first, nc = 1;
+    void *buf = NULL;
+
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    GMR_CHECK(nparts >= 1 && part >= 0 && part < nparts, GMR_ERR_ARG, "part %d of %d", part, nparts);
+    r = calloc(1, sizeof *r);
+    GMR_CHECK(r, GMR_ERR_NOMEM, "out of memory");
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        GMR_FAIL(GMR_ERR_IO, "%s: cannot open as an HDF5 result file", path);
+    }
+    GMR_CALL(gmr__h5_attr_get_str(file, "job", r->job, sizeof r->job));
+    GMR_CALL(gmr__h5_attr_get_str(file, "columns", cols, sizeof cols));
+    GMR_H5_ID(d, H5Dopen2(file, "key_offsets", H5P_DEFAULT));
+    GMR_H5_ID(sp, H5Dget_space(d));
+    GMR_CALL_H5(H5Sget_simple_extent_dims(sp, &dims, NULL));
+    GMR_CHECK(dims >= 1, GMR_ERR_DATA, "%s: empty key_offsets", path);
+    total = (uint64_t)dims - 1;
+    first = total * (uint64_t)part / (uint64_t)nparts;
+    r->n = total * (uint64_t)(part + 1) / (uint64_t)nparts - first;
+    GMR_CALL(read_range(file, "key_offsets", H5T_NATIVE_UINT64, 8, first, r->n + 1, &buf, NULL));
+    r->koff = buf;
+    buf = NULL;
+    for (uint64_t i = 0; i < r->n; i++)
+        GMR_CHECK(r->koff[i] <= r->koff[i + 1], GMR_ERR_DATA, "%s: key offsets are not increasing", path);
+    r->keys_len = r->koff[r->n] - r->koff[0];
+    GMR_CALL(read_range(file, "keys", H5T_NATIVE_UINT8, 1, r->koff[0], r->keys_len, &buf, NULL));
+    r->keys = buf;
+    buf = NULL;
+    for (uint64_t i = r->n + 1; i-- > 0;) r->koff[i] -= r->koff[0];
+    for (const char *c = cols; *c; c++) nc += *c == ',';
+    r->colnames = calloc((size_t)nc, sizeof *r->colnames);
+    r->coltypes = calloc((size_t)nc, sizeof *r->coltypes);
+    r->slots = malloc((r->n * nc + 1) * sizeof *r->slots);
+    GMR_CHECK(r->colnames && r->coltypes && r->slots, GMR_ERR_NOMEM, "cannot allocate %llu rows of %llu columns",
+              (unsigned long long)r->n, (unsigned long long)nc);
+    GMR_H5_ID(cgroup, H5Gopen2(file, "columns", H5P_DEFAULT));
+    for (tok = strtok_r(cols, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int c = r->ncolumns, isf = 0;
+        r->colnames[c] = strdup(tok);
+        GMR_CHECK(r->colnames[c], GMR_ERR_NOMEM, "out of memory");
+        r->ncolumns++;
+        GMR_CALL(read_range(cgroup, tok, H5T_NATIVE_UINT64, 8, first, r->n, &buf, &isf));
+        r->coltypes[c] = isf ? GMR_TYPE_F64 : GMR_TYPE_U64;
+        for (uint64_t i = 0; i < r->n; i++) memcpy(&r->slots[i * nc + (uint64_t)c], (char *)buf + 8 * i, 8);
+        free(buf);
+        buf = NULL;
+    }
+    *resp = r;
+    r = NULL;
+out:
+    free(buf);
+    gmr__result_free(&r);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
     if (cgroup >= 0) H5Gclose(cgroup);
     if (file >= 0) H5Fclose(file);
     return err;

@@ -22,6 +22,10 @@ typedef struct gmr__result {
 
 /* Not collective: reads the whole file on the calling process. */
 gmr_err gmr__result_read(const char *path, gmr__result **res);
+/* Not collective: rows [n x part / nparts, n x (part + 1) / nparts) of the file's n rows, so
+ * that nparts processes reading parts 0..nparts-1 read every row once (hyperslab reads, each
+ * process with the serial driver). res->koff starts at 0 for the first row read. */
+gmr_err gmr__result_read_part(const char *path, int part, int nparts, gmr__result **res);
 void gmr__result_free(gmr__result **res);
 
 #endif
