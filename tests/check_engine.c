@@ -579,6 +579,112 @@ START_TEST(test_shuffle_combine_mode_sends_keys_home)
 }
 END_TEST
 
+/* The map's form: one table per destination, this rank's own part being the destination.
+ * Three keys in four are held by every rank (as common words are), so the destination already
+ * holds most of what arrives. The result is the same as from one table, the bytes sent are
+ * exactly the other parts', and the destination's slot array is not oversized: at most the
+ * smallest power of two >= 2 x its final keys (load 1/2), whatever it was sent. */
+static int holds_common(int r, int i) { return i % 4 != 0 || i % size == r; }
+
+START_TEST(test_shuffle_of_partitioned_tables_sizes_the_destination)
+{
+    gmr__kvt **parts = calloc((size_t)size, sizeof *parts);
+    char key[64];
+    uint64_t sent = 0, rounds = 0, expect_sent = 0, keys = 0, my_keys, cap_max = 1024, src_n[64] = {0};
+    int ok = parts != NULL, bad = 0, changed = 0;
+    for (int d = 0; ok && d < size; d++) ok = gmr__kvt_create(8, add_u64, NULL, &parts[d]) == GMR_OK;
+    for (int i = 0; ok && i < SHUFFLE_KEYS; i++) {
+        if (!holds_common(rank, i)) continue;
+        int klen = shuffle_key(i, key);
+        uint64_t v = held_value(rank, i), h = gmr__hash(key, (size_t)klen);
+        int d = gmr__dest(h, GMR_LEVEL_PROVINCE, size);
+        ok = gmr__kvt_insert(parts[d], h, key, (uint32_t)klen, &v, 8) == GMR_OK;
+        if (d != rank) expect_sent += 8 + (uint64_t)klen + 8;
+    }
+    all_assert(ok && size <= 64, "setup: %s", gmr_err_message());
+    for (int d = 0; d < size; d++) src_n[d] = parts[d]->n;
+    /* one rank has nothing to send: the engine does not call the shuffle then (nsrc == 1 means
+     * one table holding keys for any rank) */
+    gmr_err e = size == 1 ? GMR_OK : gmr__shuffle(MPI_COMM_WORLD, parts, size, GMR_LEVEL_PROVINCE, 256, parts[rank], &sent, &rounds);
+    all_assert(e == GMR_OK, "gmr__shuffle returned %s: %s", gmr_err_name(e), gmr_err_message());
+    gmr__kvt *own = parts[rank];
+    for (uint64_t j = 0; j < own->n; j++) {
+        const gmr__kv_entry *en = gmr__kvt_entry(own, j);
+        char tmp[64];
+        uint64_t v, want = 0;
+        int i = -1;
+        memcpy(&v, gmr__kvt_value(own, j), 8);
+        memcpy(tmp, gmr__kvt_key(own, j), en->klen);
+        tmp[en->klen] = '\0';
+        if (en->klen == 0)
+            i = 0;
+        else if (sscanf(tmp, tmp[0] == 'k' ? "key-%d" : "a rather long shuffle key %d", &i) != 1)
+            i = -1;
+        for (int r = 0; i >= 0 && r < size; r++)
+            if (holds_common(r, i)) want += held_value(r, i);
+        if (i < 0 || v != want || gmr__dest(en->hash, GMR_LEVEL_PROVINCE, size) != rank) bad++;
+    }
+    for (int d = 0; d < size; d++)
+        if (d != rank && parts[d]->n != src_n[d]) changed++;
+    my_keys = own->n;
+    MPI_Allreduce(&my_keys, &keys, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    while (cap_max < 2 * own->n) cap_max *= 2;
+    all_assert(bad == 0, "%d keys with a wrong value or on the wrong rank", bad);
+    all_assert(keys == SHUFFLE_KEYS, "expected %d keys over all ranks, got %llu", SHUFFLE_KEYS, (unsigned long long)keys);
+    all_assert(changed == 0, "%d source parts changed", changed);
+    all_assert(sent == expect_sent, "expected %llu bytes sent, got %llu", (unsigned long long)expect_sent,
+               (unsigned long long)sent);
+    all_assert(own->cap <= cap_max, "%llu keys in %llu slots: expected at most %llu", (unsigned long long)own->n,
+               (unsigned long long)own->cap, (unsigned long long)cap_max);
+    for (int d = 0; d < size; d++) gmr__kvt_destroy(&parts[d]);
+    free(parts);
+}
+END_TEST
+
+/* The automatic plan: splits of gmr__plan_auto_split bytes, each cut moved to just after the
+ * next '\n' at or after it; with 2+ ranks the last `ranks` splits' worth of bytes in
+ * GMR_TAIL_SPLITS times smaller pieces. The reference cuts the bytes here, from the rule. */
+START_TEST(test_plan_cuts_the_tail_finer_with_several_ranks)
+{
+    char path[4200], *data, *paths[1];
+    size_t len = 0, cap = (9u << 20) / 2 + 4096;
+    uint64_t split, tail_from, expect[64], nexpect = 0, b = 0;
+    gmr__topo *topo = NULL;
+    gmr__plan *plan = NULL;
+    int bad = 0;
+    data = malloc(cap);
+    all_assert(data != NULL, "out of memory");
+    for (int i = 0; len < (9u << 20) / 2; i++) len += (size_t)sprintf(data + len, "line %d of the plan test%s\n", i, i % 7 ? "" : " (longer)");
+    tmp_path(path, sizeof path, "plan.txt");
+    write_input(path, data, len);
+    paths[0] = path;
+    split = gmr__plan_auto_split(len, size);
+    tail_from = size > 1 && len > (uint64_t)size * split ? len - (uint64_t)size * split : UINT64_MAX;
+    while (b < len && nexpect < 64) {
+        uint64_t e = b + (b >= tail_from ? split / GMR_TAIL_SPLITS : split);
+        if (e >= len) e = len;
+        else while (data[e - 1] != '\n') e++;
+        expect[nexpect++] = e;
+        b = e;
+    }
+    all_assert(gmr__topo_create(MPI_COMM_WORLD, 1, &topo) == GMR_OK, "topo: %s", gmr_err_message());
+    gmr_err e = gmr__plan_create(topo, 1, paths, 0, 0, &plan);
+    all_assert(e == GMR_OK, "plan: %s: %s", gmr_err_name(e), gmr_err_message());
+    for (uint64_t s = 0; s < plan->nsplits && s < nexpect; s++)
+        if (plan->splits[s].off + plan->splits[s].len != expect[s] || plan->splits[s].off != (s ? expect[s - 1] : 0)) bad++;
+    all_assert(plan->nsplits == nexpect && bad == 0, "%d ranks: %llu splits (expected %llu), %d cut elsewhere", size,
+               (unsigned long long)plan->nsplits, (unsigned long long)nexpect, bad);
+    /* 4.5 MiB: 1 MiB splits; the tail (the last ranks x 1 MiB) exists from 2 to 4 ranks */
+    uint64_t last = nexpect > 1 ? expect[nexpect - 1] - expect[nexpect - 2] : len;
+    all_assert(size == 1 || size > 4 || (last <= split / GMR_TAIL_SPLITS + 64 && nexpect > 5),
+               "%d ranks: the reference's last split has %llu bytes, of %llu splits", size, (unsigned long long)last,
+               (unsigned long long)nexpect);
+    gmr__plan_destroy(&plan);
+    gmr__topo_destroy(&topo);
+    free(data);
+}
+END_TEST
+
 START_TEST(test_shuffle_list_mode_keeps_every_value)
 {
     gmr__kvt *src = NULL, *dst = NULL;
@@ -1026,6 +1132,8 @@ static Suite *engine_suite(void)
     tc = tcase_create("shuffle");
     tcase_add_test(tc, test_shuffle_combine_mode_sends_keys_home);
     tcase_add_test(tc, test_shuffle_list_mode_keeps_every_value);
+    tcase_add_test(tc, test_shuffle_of_partitioned_tables_sizes_the_destination);
+    tcase_add_test(tc, test_plan_cuts_the_tail_finer_with_several_ranks);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

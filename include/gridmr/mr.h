@@ -158,6 +158,8 @@ gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void
 
 #define GMR_AUTO_SPLIT_MIN (1u << 20)          /* --split-size default: input / (32 x ranks), */
 #define GMR_AUTO_SPLIT_MAX (64u << 20)         /* clamped to [1 MiB, 64 MiB] */
+#define GMR_TAIL_SPLITS 4u                     /* with 2+ ranks the last `ranks` automatic splits' */
+#define GMR_TAIL_SPLIT_MIN (256u << 10)        /* bytes are cut 4 x finer, if that is >= 256 KiB */
 #define GMR_DEFAULT_SHUFFLE_BUFFER (64u << 20) /* --shuffle-buffer, bytes sent per rank per round */
 #define GMR_DEFAULT_MAX_KEY 4096u              /* --max-key, longest key in bytes */
 #define GMR_DEFAULT_MAX_RECORD (64u << 20)     /* --max-record, longest record in bytes */
@@ -167,7 +169,7 @@ gmr_err gmr_output_row(gmr_output *out, const void *key, size_t klen, const void
 
 typedef struct gmr_options {
     int provinces;          /* 0: default, round(sqrt(ranks)) clamped to [1, ranks] */
-    uint64_t split_size;    /* 0: input bytes / (32 x ranks), clamped to [1 MiB, 64 MiB] */
+    uint64_t split_size;    /* 0: input bytes / (32 x ranks), clamped to [1 MiB, 64 MiB], finer at the end */
     uint64_t shuffle_buffer;
     uint64_t max_key;
     uint64_t max_record;

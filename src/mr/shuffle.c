@@ -35,16 +35,21 @@ out:
     return err;
 }
 
-static gmr_err put(char **buf, uint64_t *cap, uint64_t *len, const void *key, uint32_t klen, const void *val,
-                   uint32_t vlen)
+/* One framed record; the buffer grows geometrically, so the check is the only cost per
+ * record on the common path (inlined: packing calls this for every key sent). */
+static inline gmr_err put(char **buf, uint64_t *cap, uint64_t *len, const void *key, uint32_t klen, const void *val,
+                          uint32_t vlen)
 {
     gmr_err err = GMR_OK;
     uint32_t hdr[2] = {klen, vlen};
-    GMR_CALL(reserve(buf, cap, *len + sizeof hdr + klen + vlen));
-    memcpy(*buf + *len, hdr, sizeof hdr);
-    if (klen) memcpy(*buf + *len + sizeof hdr, key, klen);
-    if (vlen) memcpy(*buf + *len + sizeof hdr + klen, val, vlen);
-    *len += sizeof hdr + klen + vlen;
+    uint64_t need = *len + sizeof hdr + klen + vlen;
+    char *p;
+    if (need > *cap) GMR_CALL(reserve(buf, cap, need));
+    p = *buf + *len;
+    memcpy(p, hdr, sizeof hdr);
+    if (klen) memcpy(p + sizeof hdr, key, klen);
+    if (vlen) memcpy(p + sizeof hdr + klen, val, vlen);
+    *len = need;
 out:
     return err;
 }
@@ -190,7 +195,7 @@ gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level l
     gmr_err err = GMR_OK, local = GMR_OK;
     int rank, size, more = 1;
     uint32_t *order = NULL;
-    uint64_t *start = NULL, expect = 0;
+    uint64_t *start = NULL, *incoming = NULL, expect = 0;
     cursor *cur = NULL;
     int *scount = NULL, *sdispl = NULL, *rcount = NULL, *rdispl = NULL;
     char *sbuf = NULL, *rbuf = NULL;
@@ -209,7 +214,9 @@ gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level l
     sdispl = calloc((size_t)size, sizeof *sdispl);
     rcount = calloc((size_t)size, sizeof *rcount);
     rdispl = calloc((size_t)size, sizeof *rdispl);
-    GMR_CHECK(start && cur && scount && sdispl && rcount && rdispl, GMR_ERR_NOMEM, "cannot allocate shuffle state");
+    incoming = calloc((size_t)size, sizeof *incoming);
+    GMR_CHECK(start && cur && scount && sdispl && rcount && rdispl && incoming, GMR_ERR_NOMEM,
+              "cannot allocate shuffle state");
 
     if (nsrc == 1) {
         /* one table: order its entries by destination (a counting sort of indices) */
@@ -227,17 +234,29 @@ gmr_err gmr__shuffle(MPI_Comm comm, gmr__kvt *const *src, int nsrc, gmr__level l
             cur[d].pos = start[d];
             cur[d].end = start[d + 1];
         }
+        /* the destination is fresh and receives about as many distinct keys as this rank
+         * sends: size it once instead of doubling through the growth steps */
         expect = t->n;
     } else {
         /* already partitioned at the source: this rank's own keys stay where they are */
         for (int d = 0; d < size; d++) {
             cur[d].t = src[d];
             cur[d].end = d == rank ? 0 : src[d]->n;
-            expect += src[d]->n;
+            start[d] = cur[d].end;
         }
+        /* The destination already holds this rank's own keys and mostly receives keys it
+         * holds too (every rank's map sees the common words). Reserving for this rank's whole
+         * map output, as for a fresh table, doubled its slot array and rehashed every key for
+         * nothing (0.03 s of a 0.16 s shuffle, 320 MiB of text on 2 ranks). Reserve only what
+         * it will surely hold: the largest of its own count and any one rank's incoming count
+         * (one small Alltoall); the table grows by itself past that if it must. */
+        GMR_CALL_MPI(MPI_Alltoall(start, 1, MPI_UINT64_T, incoming, 1, MPI_UINT64_T, comm));
+        expect = dst->n;
+        for (int d = 0; d < size; d++)
+            if (incoming[d] > expect) expect = incoming[d];
     }
-    /* the destination receives about as many distinct keys as this rank holds: size it once */
-    GMR_CALL(gmr__kvt_reserve(dst, expect));
+    /* a failure here is agreed like a packing failure: this rank takes part with empty sends */
+    local = gmr__kvt_reserve(dst, expect);
 
     while (more) {
         uint64_t slen = 0, rtotal = 0;
@@ -280,6 +299,7 @@ out:
     free(sdispl);
     free(scount);
     free(cur);
+    free(incoming);
     free(start);
     free(order);
     return err;

@@ -101,8 +101,9 @@ out:
     return err;
 }
 
-/* HQ: append a file's record-aligned splits. */
-static gmr_err cut_file(gmr__plan *p, int f, uint64_t split_size)
+/* HQ: append a file's record-aligned splits: split_size bytes each, and from byte tail_from on
+ * (UINT64_MAX: nowhere) tail_size bytes each. */
+static gmr_err cut_file(gmr__plan *p, int f, uint64_t split_size, uint64_t tail_from, uint64_t tail_size)
 {
     gmr_err err = GMR_OK;
     const char *path = p->paths[f];
@@ -111,7 +112,7 @@ static gmr_err cut_file(gmr__plan *p, int f, uint64_t split_size)
     fd = open(path, O_RDONLY);
     GMR_CHECK(fd >= 0, GMR_ERR_IO, "%s: %s", path, strerror(errno));
     while (b < p->sizes[f]) {
-        uint64_t e = b + split_size;
+        uint64_t e = b + (b >= tail_from ? tail_size : split_size);
         gmr__split *s;
         if (e >= p->sizes[f])
             e = p->sizes[f];
@@ -157,11 +158,23 @@ gmr_err gmr__plan_create(const gmr__topo *topo, int nfiles, char *const *paths, 
     }
     if (topo->rank == GMR_HQ) {
         for (int f = 0; f < nfiles && !local; f++) local = check_file(p, f);
+        uint64_t tail_from = UINT64_MAX, tail_size = 0;
         if (!split_size) {
             split_size = gmr__plan_auto_split(p->total_bytes, topo->size);
             if (auto_cap && split_size > auto_cap) split_size = auto_cap;
+            /* The map's tail: splits are handed out in order, so the last ones decide how long
+             * the first rank to run out waits for the others (up to a split, half of one on
+             * average: 0.04 s of a 2.7 s map of 320 MiB on 2 ranks). The last `ranks` splits'
+             * worth of bytes is cut GMR_TAIL_SPLITS times finer, which divides that wait by as
+             * much for 3 x ranks more splits. One rank has no tail to shorten. */
+            if (topo->size > 1 && split_size / GMR_TAIL_SPLITS >= GMR_TAIL_SPLIT_MIN &&
+                p->sizes[nfiles - 1] > (uint64_t)topo->size * split_size) {
+                tail_from = p->sizes[nfiles - 1] - (uint64_t)topo->size * split_size;
+                tail_size = split_size / GMR_TAIL_SPLITS;
+            }
         }
-        for (int f = 0; f < nfiles && !local; f++) local = cut_file(p, f, split_size);
+        for (int f = 0; f < nfiles && !local; f++)
+            local = cut_file(p, f, split_size, f == nfiles - 1 ? tail_from : UINT64_MAX, tail_size);
     }
     GMR_CALL(gmr__agree(topo->world, local));
 
