@@ -537,7 +537,7 @@ mkdir -p "$L"
 "$LB" --n 3000 --p 15 --k 5 --rho 0.8 --weighted 1 --seed 5 --csv "$L/d.csv" > "$T/log" 2>&1 || { bad "lasso: generating data"; cat "$T/log"; }
 # every rank count gives the same model file, bit for bit (docs/lasso.md, "Reproducibility across
 # rank counts"): the dump's 17-digit values and h5dump of the whole file, but for its name line
-h5same() { h5dump "$1" > "$T/h5a" 2>&1; h5dump "$2" > "$T/h5b" 2>&1; tail -n +2 "$T/h5a" > "$T/h5a2"; tail -n +2 "$T/h5b" > "$T/h5b2"; cmp -s "$T/h5a2" "$T/h5b2"; }
+h5same() { h5dump -m %.17g "$1" > "$T/h5a" 2>&1; h5dump -m %.17g "$2" > "$T/h5b" 2>&1; tail -n +2 "$T/h5a" > "$T/h5a2"; tail -n +2 "$T/h5b" > "$T/h5b2"; cmp -s "$T/h5a2" "$T/h5b2"; }
 for cfg in "--weights w" "--no-intercept" "--kernel x1,x2 --z0 1.002,50.3 --bandwidth 0.8 --standardize" \
     "--weights w --no-intercept --standardize"; do
     for np in 1 2 3 4; do
