@@ -644,8 +644,8 @@ static int run_predict(MPI_Comm comm, lasso_opts *o, int rank)
         for (size_t i = 0; i < t.nrows && !bad; i++) {
             double y = t.v[i * (size_t)t.width + (size_t)p], r = y - yhat[i];
             if (gmr__xsum_add(&xs[0], r * r) || gmr__xsum_add(&xs[1], y) || gmr__xsum_add(&xs[2], y * y))
-                bad = GMR_ERROR(GMR_ERR_DATA, "%s: row %zu of this rank: response %g or its residual %g is too large to sum",
-                                o->input, i, y, r);
+                bad = GMR_ERROR(GMR_ERR_DATA, "%s:%llu: response %g or its residual %g is too large to sum (2^40 or more)",
+                                o->input, (unsigned long long)t.line[i], y, r);
         }
         GMR_CALL(gmr__agree(comm, bad));
         GMR_CALL(gmr__xsum_allreduce(comm, xs, xs, 3));
