@@ -11,9 +11,9 @@
  *   - an independent certificate: the exact solution on the active set with its signs (a QR
  *     factorisation of the weighted rows with LAPACK, never the Gram matrix), which satisfies
  *     the KKT conditions itself, matches the objective to 1e-12 relative;
- *   - the same coefficients (1e-10 relative) on 1, 2, 3 and 4 ranks, rows split evenly or not,
- *     a rank with no rows included: each run compares the distributed fit with a fit of all
- *     rows on MPI_COMM_SELF;
+ *   - the same bits (every field of every fit) on 1, 2, 3 and 4 ranks, rows split evenly, with an
+ *     empty rank or at ragged places, for the Gram method and FISTA (docs/lasso.md): each run
+ *     compares the distributed fit with a fit of all rows on MPI_COMM_SELF;
  *   - weights all 1 reproduce the unweighted problem; weights times 3 with lambda times 3 give
  *     the same coefficients (the glmnet relation lambda = lambda_glmnet sum w);
  *   - standardize = penalising sd_j |b_j| = fitting pre-scaled columns and scaling back;

@@ -22,7 +22,8 @@
 #    ranks (weights, kernel weights, no intercept, standardised; CSV and HDF5 input, which must
 #    give the same model), each path certified by the
 #    independent tests/ref_lasso (KKT and duality gap from the rows, an exact QR solve on the
-#    active set matching the objective to 1e-12) and the same on every rank count; prediction,
+#    active set matching the objective to 1e-12) and the same bytes on every rank count (the
+#    Gram method and FISTA: `gridmr dump` and h5dump -m %.17g of the model); prediction,
 #    gamma_locRMSE at operating points with the threshold test, the documented treatments
 #    (constant column, n < p) and the error paths with their file:line reports.
 # - The incremental sync (gridmr sync): province stores loaded from generated
@@ -49,7 +50,8 @@
 #    input; empty cells, a class with no members and bad inputs with their file:line reports.
 # - Load forecasting (gridmr forecast): a series that is an exact function of the calendar and
 #    temperature recovered (least squares and the LASSO with lambda chosen on validation), three
-#    noisy series giving the same report on 1..4 ranks with every MAPE (per series, bottom-up
+#    noisy series giving the same report, CSV and FC.h5 bytes on 1..4 ranks (also with one
+#    province, whose ranks then split every series) with every MAPE (per series, bottom-up
 #    total) recomputed by awk from the forecasts, the supply table's layout day ahead, empty
 #    loads, and the error paths (gap, repeated hour, missing temperatures, short series).
 # - The data supply models (gridmr supply): every value of the summary, application and bill
