@@ -2,7 +2,7 @@
 # tests/run.sh BUILD: every test of `make check`.
 #
 # - Check unit tests (build/tests/check_*); the MPI ones (check_engine, check_stage, check_gen,
-#    check_lasso, check_segment) at 1..4 ranks.
+#    check_lasso, check_segment, check_table, check_rsum) at 1..4 ranks.
 # - MPI integration: each built-in job on generated and hand-made inputs, at 1, 2, 3 and 4
 #    ranks and several province counts, compared byte for byte with independent serial
 #    references (bench/hashcount for wordcount, tests/ref_aggregate for aggregate, and coreutils
@@ -22,7 +22,8 @@
 #    ranks (weights, kernel weights, no intercept, standardised; CSV and HDF5 input, which must
 #    give the same model), each path certified by the
 #    independent tests/ref_lasso (KKT and duality gap from the rows, an exact QR solve on the
-#    active set matching the objective to 1e-12) and the same on every rank count; prediction,
+#    active set matching the objective to 1e-12) and the same bytes on every rank count (the
+#    Gram method and FISTA: `gridmr dump` and h5dump -m %.17g of the model); prediction,
 #    gamma_locRMSE at operating points with the threshold test, the documented treatments
 #    (constant column, n < p) and the error paths with their file:line reports.
 # - The incremental sync (gridmr sync): province stores loaded from generated
@@ -49,7 +50,8 @@
 #    input; empty cells, a class with no members and bad inputs with their file:line reports.
 # - Load forecasting (gridmr forecast): a series that is an exact function of the calendar and
 #    temperature recovered (least squares and the LASSO with lambda chosen on validation), three
-#    noisy series giving the same report on 1..4 ranks with every MAPE (per series, bottom-up
+#    noisy series giving the same report, CSV and FC.h5 bytes on 1..4 ranks (also with one
+#    province, whose ranks then split every series) with every MAPE (per series, bottom-up
 #    total) recomputed by awk from the forecasts, the supply table's layout day ahead, empty
 #    loads, and the error paths (gap, repeated hour, missing temperatures, short series).
 # - The data supply models (gridmr supply): every value of the summary, application and bill
@@ -90,7 +92,7 @@ for t in "$BUILD"/tests/check_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     case "$name" in
-    check_engine | check_stage | check_gen | check_lasso | check_segment | check_table)
+    check_engine | check_stage | check_gen | check_lasso | check_segment | check_table | check_rsum)
         for np in 1 2 3 4; do
             if CK_FORK=no mpi "$np" "$t" > "$T/unit.log" 2>&1; then ok; else bad "$name on $np ranks"; cat "$T/unit.log"; fi
             tail -n 1 "$T/unit.log" | sed "s/^/$name np=$np: /"
@@ -544,21 +546,9 @@ mkdir -p "$L"
 # AR(1) correlation 0.8, columns neither centred nor scaled (means 1 pu to 1000, scales 0.01 to
 # 100), 5 true non-zeros, Gaussian-kernel weights in column w
 "$LB" --n 3000 --p 15 --k 5 --rho 0.8 --weighted 1 --seed 5 --csv "$L/d.csv" > "$T/log" 2>&1 || { bad "lasso: generating data"; cat "$T/log"; }
-# two dumps agree: same lines and names; lambda to 1e-12, objective to 1e-10, gap to 1e-9 of the
-# objective, intercept to 1e-7, each coefficient to 1e-8 of itself (+1e-13 of the largest)
-lasso_same() {
-    awk 'function abs(v) { return v < 0 ? -v : v }
-        NR == FNR { k[FNR] = $1 ($1 == "beta" ? " " $2 : ""); v[FNR] = $NF; n = FNR; next }
-        { m = FNR; key = $1 ($1 == "beta" ? " " $2 : ""); a = v[FNR]; b = $NF
-          if (key != k[FNR]) { print "line " FNR ": " k[FNR] " vs " key; bad = 1; exit }
-          if ($1 == "lambda") { big = 0; lam = b }
-          if ($1 == "objective") obj = abs(b)
-          if ($1 == "beta" && abs(b) > big) big = abs(b)
-          tol = $1 == "lambda" ? 1e-12 * abs(b) : $1 == "objective" ? 1e-10 * abs(b) : $1 == "gap" ? 1e-9 * obj : \
-                $1 == "intercept" ? 1e-7 * (abs(b) + 1) : 1e-8 * abs(b) + 1e-13 * big
-          if (abs(a - b) > tol) { print "line " FNR " (" key " at lambda " lam "): " a " vs " b; bad = 1; exit } }
-        END { if (!bad && m != n) { print n " lines vs " m; bad = 1 } exit bad }' "$1" "$2"
-}
+# every rank count gives the same model file, bit for bit (docs/lasso.md, "Reproducibility across
+# rank counts"): the dump's 17-digit values and h5dump of the whole file, but for its name line
+h5same() { h5dump -m %.17g "$1" > "$T/h5a" 2>&1; h5dump -m %.17g "$2" > "$T/h5b" 2>&1; tail -n +2 "$T/h5a" > "$T/h5a2"; tail -n +2 "$T/h5b" > "$T/h5b2"; cmp -s "$T/h5a2" "$T/h5b2"; }
 for cfg in "--weights w" "--no-intercept" "--kernel x1,x2 --z0 1.002,50.3 --bandwidth 0.8 --standardize" \
     "--weights w --no-intercept --standardize"; do
     for np in 1 2 3 4; do
@@ -569,8 +559,13 @@ for cfg in "--weights w" "--no-intercept" "--kernel x1,x2 --z0 1.002,50.3 --band
     # shellcheck disable=SC2086
     if "$REFL" "$L/d.csv" y $cfg < "$L/d1.txt" > "$T/log" 2>&1 && grep -q "ok: 30 lambdas certified" "$T/log"; then ok; else bad "lasso $cfg: not certified by ref_lasso"; cat "$T/log"; fi
     for np in 2 3 4; do
-        if lasso_same "$L/d1.txt" "$L/d$np.txt" > "$T/log"; then ok; else bad "lasso $cfg: np=$np differs from np=1"; cat "$T/log"; fi
+        if cmp -s "$L/d1.txt" "$L/d$np.txt" && h5same "$L/m1.h5" "$L/m$np.h5"; then ok; else bad "lasso $cfg: np=$np differs from np=1"; diff "$L/d1.txt" "$L/d$np.txt" | head -n 4; fi
     done
+done
+# FISTA, whose every iteration reduces a p-vector over the rows: the same bits too
+for np in 1 2 3 4; do
+    expect "lasso FISTA np=$np" 0 "" mpi "$np" "$G" lasso --quiet --input "$L/d.csv" --response y --weights w --nlambda 8 --method fista --output "$L/fi$np.h5"
+    [ "$np" = 1 ] || if h5same "$L/fi1.h5" "$L/fi$np.h5"; then ok; else bad "lasso FISTA: np=$np differs from np=1"; fi
 done
 # HDF5 input (one dataset per column, read by row blocks with collective transfers): the same
 # model, bit for bit, as the same rows in CSV on the same rank count
@@ -788,13 +783,19 @@ done
 for np in 2 3 4; do
     if cmp -s "$F/rep1.txt" "$F/rep$np.txt"; then ok; else bad "forecast 3 series: np=$np report differs from np=1"; diff "$F/rep1.txt" "$F/rep$np.txt"; fi
 done
-# every forecast the same on 1..4 ranks to 1e-6 relative (the LASSO is not bit-identical across
-# rank counts, docs/lasso.md; its duality gap is 1e-7 of the objective)
+# every forecast the same bits on 1..4 ranks (docs/lasso.md, "Reproducibility across rank
+# counts"): the CSV and FC.h5 (h5dump but for its name line: it holds no timings); and with one
+# province, so that each series' rows are split among 1..4 ranks
 for np in 2 3 4; do
-    if awk -F, 'NR == FNR { v[FNR] = $5; n = FNR; next }
-        FNR > 1 { d = $5 - v[FNR]; if (d < 0) d = -d; if (d > 1e-6 * ($5 < 0 ? -$5 : $5) + 1e-9) { print "line " FNR ": " v[FNR] " vs " $5; bad = 1; exit } m = FNR }
-        END { if (!bad && m != n) { print n " lines vs " m; bad = 1 } exit bad }' "$F/fc1.csv" "$F/fc$np.csv" > "$T/log"; then ok
-    else bad "forecast 3 series: np=$np forecasts differ from np=1"; cat "$T/log"; fi
+    if cmp -s "$F/fc1.csv" "$F/fc$np.csv" && h5same "$F/n1.h5" "$F/n$np.h5"; then ok
+    else bad "forecast 3 series: np=$np forecasts differ from np=1"; cmp "$F/fc1.csv" "$F/fc$np.csv"; fi
+done
+for np in 1 2 3 4; do
+    # shellcheck disable=SC2086
+    expect "forecast 3 series, one province, np=$np" 0 "" mpi "$np" "$G" forecast --input "$F/noisy.csv" --series zone $FCT --design vanilla --nlambda 10 --provinces 1 --no-plot --csv "$F/fp$np.csv" --output "$F/p$np.h5"
+    grep -v '^gridmr forecast:\|fit time\|^output' "$T/out" > "$F/prep$np.txt"
+    [ "$np" = 1 ] || if cmp -s "$F/fp1.csv" "$F/fp$np.csv" && cmp -s "$F/prep1.txt" "$F/prep$np.txt" && h5same "$F/p1.h5" "$F/p$np.h5"; then ok
+    else bad "forecast, one province: np=$np differs from np=1"; diff "$F/prep1.txt" "$F/prep$np.txt"; cmp "$F/fp1.csv" "$F/fp$np.csv"; fi
 done
 # the report's MAPEs from the CSV: per series, and of the hourly sums over the series (bottom-up)
 awk -F, 'NR > 1 { k = $2 " " $3; A[k] += $4; P[k] += $5; n[$1]++; e[$1] += ($5 - $4) / $4 * (($5 - $4) / $4 < 0 ? -1 : 1) }

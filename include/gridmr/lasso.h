@@ -9,10 +9,12 @@
  * coefficients are always reported on the original scale). docs/lasso.md relates lambda to
  * glmnet's (lambda = lambda_glmnet * sum w) and to scikit-learn's alpha.
  *
- * How: each rank holds a block of rows. One MPI_Allreduce of the weighted sums gives the
- * weighted means; each rank centres its rows (a second pass: features such as voltages near
- * 1 pu lose their digits in a one-pass X^T W X - n xbar xbar^T) and adds its share of the
- * centred [X y]^T W [X y] with cblas_dsyrk; a second MPI_Allreduce sums the shares. From then
+ * How: each rank holds a block of rows. A reduction of the weighted sums gives the weighted
+ * means; each rank centres its rows (a second pass: features such as voltages near 1 pu lose
+ * their digits in a one-pass X^T W X - n xbar xbar^T) and forms the centred [X y]^T W [X y] of
+ * each fixed block of 512 rows with cblas_dsyrk; a second reduction sums the blocks. Both sum
+ * by fixed row blocks along a fixed tree (src/core/rsum.h), so every result below is the same
+ * bits for any number of ranks and any split of the rows (docs/lasso.md, "Reproducibility"). From then
  * on every rank solves the same p x p problem: coordinate descent with covariance updates on
  * the Gram matrix, so the cost after the one pass over the data does not depend on n. The
  * duality gap, R^2, RMSE and gamma_locRMSE come from the same statistics in O(p^2). Above
@@ -119,9 +121,12 @@ gmr_err gmr_lasso_set_names(gmr_lasso l, int p, const char *const *names);
 gmr_err gmr_lasso_set_attr(gmr_lasso l, const char *name, const char *value);
 
 /* Collective on comm. The sufficient statistics of this rank's rows: two passes over them
- * (weighted sums, then the centred Gram with cblas_dsyrk), two MPI_Allreduce. The rows are not
- * kept. Cost per rank n_local p^2 flops (the dsyrk) plus 2 n_local p; memory 8 (p+2)^2 bytes
- * plus a 512-row block. With FISTA (p > max_features under GMR_LASSO_AUTO, or asked for) the
+ * (weighted sums, then the centred Gram with cblas_dsyrk), by fixed blocks of 512 global rows
+ * (the rows of a block held by the next rank are sent to the rank holding its first row, once)
+ * and two reproducible reductions (src/core/rsum.h): the statistics, hence the path, are the
+ * same bits for every rank count. The rows are not kept. Cost per rank n_local p^2 flops (the
+ * dsyrk) plus 3 n_local p; memory 16 (p+2)^2 bytes plus 4 (p+2)^2 per level of the block tree
+ * (about log2(n / 512) + 2 levels) plus a 512-row block. With FISTA (p > max_features under GMR_LASSO_AUTO, or asked for) the
  * second pass forms only the means, scales and X^T W y (O(n_local p), one Allreduce of 3p + 3
  * doubles), and the rows are read again by gmr_lasso_solve: they must stay valid and unchanged
  * until it returns. Errors, the same on every rank and reported by the rank holding the
@@ -137,8 +142,8 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *rows);
 /* Collective on comm. Solves the path (or the given lambdas) on the statistics: warm starts,
  * strong rules, coordinate descent to the relative gap, optional polish. Every rank returns
  * rank 0's path (broadcast), so results are identical on all ranks. Cost O(p^2) per sweep at
- * most, independent of n. With FISTA: warm starts, O(n_local p) and one MPI_Allreduce of p + 2
- * doubles per iteration (two every 10th, for the duality gap), no polish. */
+ * most, independent of n. With FISTA: warm starts, O(n_local p) and one reproducible reduction
+ * of p + 2 doubles per iteration (two every 10th, for the duality gap), no polish. */
 gmr_err gmr_lasso_solve(gmr_lasso l);
 
 typedef struct gmr_lasso_info {
@@ -217,7 +222,9 @@ gmr_err gmr_lasso_model_predict(gmr_lasso_model m, int k, size_t n, const double
  * r_i = y_i - b0 - x_i^T b (rows->w is ignored) and w_i(q) = exp(-||z_i - z0_q||^2 / (2 h^2)),
  * z_i the kcols values z[i*ldz + col[0..kcols-1]] (z may be rows->x); locrms[q] =
  * gamma[q] / sqrt(sum_i w_i(q)) (0 when that sum is 0; locrms may be NULL). z0 holds npoints x
- * kcols values. One MPI_Allreduce of 2 npoints doubles; O(n_local (nonzero + npoints kcols))
+ * kcols values. The sums are exact (src/core/xsum.h: the same bits for any rank count; weights
+ * below 2^-128 count as 0), one MPI_Allreduce of 2 npoints 32-byte accumulators; GMR_ERR_DATA
+ * for a squared residual of 2^80 or more; O(n_local (nonzero + npoints kcols))
  * per rank. */
 gmr_err gmr_lasso_model_gamma(MPI_Comm comm, gmr_lasso_model m, int k, const gmr_lasso_rows *rows, const double *z,
                               size_t ldz, int kcols, const int *col, double h, int npoints, const double *z0,

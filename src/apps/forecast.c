@@ -36,6 +36,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/rsum.h"
 #include "gen/model.h"
 #include "gridmr/lasso.h"
 #include "gridmr/log.h"
@@ -574,6 +575,7 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
     int prank, psize;
     design d;
     double *x = NULL, *y = NULL, *row = NULL, *lam = NULL, *ape = NULL, *lam2 = NULL;
+    gmr__xsum *xape = NULL;
     size_t *idx = NULL, nrows = 0, nskip = 0, nsub = 0;
     long tr0 = hour_of(s, o->train_from), tr1 = hour_of(s, o->train_to + 1), va0, te0 = hour_of(s, o->test_from);
     unsigned long long cnt[4], tot[4];
@@ -634,20 +636,26 @@ static gmr_err fit_series(MPI_Comm pcomm, const gmr__fc_series *s, const gmr__fc
         gmr_log(GMR_LOG_INFO, "series %s: validation path of %d lambdas, %llu rows, %d features: statistics %.2f s, solve %.2f s",
                 label, nl, tot[0], d.p, info.t_stats, info.t_solve);
         lam = malloc((size_t)nl * sizeof *lam);
-        ape = calloc(2 * (size_t)nl, sizeof *ape);
-        GMR_CALL(gmr__agree(pcomm, lam && ape ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")));
+        ape = calloc((size_t)nl, sizeof *ape);
+        xape = calloc((size_t)nl, sizeof *xape);
+        GMR_CALL(gmr__agree(pcomm, lam && ape && xape ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory")));
+        /* exact sums of the absolute percentage errors: the same whatever the rows' split; an
+         * error too large for the accumulator (a diverged path) counts as infinite */
         for (int k = 0; k < nl; k++) {
             GMR_CALL(gmr_lasso_get_fit(l, k, &fit));
             lam[k] = fit.lambda;
+            gmr__xsum_init(&xape[k]);
             for (size_t i = nsub; i < nrows; i++) {
                 double f = predict(x + i * (size_t)d.p, d.p, fit.intercept, fit.beta);
-                if (y[i] != 0) ape[k] += fabs((f - y[i]) / y[i]);
+                if (y[i] != 0 && gmr__xsum_add(&xape[k], fabs((f - y[i]) / y[i])) != 0) ape[k] = INFINITY;
             }
         }
-        GMR_CALL_MPI(MPI_Allreduce(ape, ape + nl, nl, MPI_DOUBLE, MPI_SUM, pcomm));
+        GMR_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, ape, nl, MPI_DOUBLE, MPI_MAX, pcomm));
+        GMR_CALL(gmr__xsum_allreduce(pcomm, xape, xape, nl));
+        for (int k = 0; k < nl; k++) ape[k] = isinf(ape[k]) ? INFINITY : gmr__xsum_round(&xape[k]);
         for (int k = 1; k < nl; k++)
-            if (ape[nl + k] < ape[nl + kbest]) kbest = k;
-        out->sr.val_mape = 100 * ape[nl + kbest] / (double)tot[1];
+            if (ape[k] < ape[kbest]) kbest = k;
+        out->sr.val_mape = 100 * ape[kbest] / (double)tot[1];
         gmr_lasso_destroy(&l);
         /* refit on the whole training period along the same path, scaled to its row count */
         lam2 = malloc((size_t)(kbest + 1) * sizeof *lam2);
@@ -690,6 +698,7 @@ out:
     free(lam);
     free(lam2);
     free(ape);
+    free(xape);
     return err;
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "status.h"
+#include "core/rsum.h"
 #include "gridmr/lasso.h"
 #include "gridmr/log.h"
 #include "io/table.h"
@@ -636,15 +637,21 @@ static int run_predict(MPI_Comm comm, lasso_opts *o, int rank)
     if (o->output && !o->points) GMR_CALL(write_column(comm, o->output, "prediction", yhat, t.nrows));
     if (resp >= 0 && dest[resp] == p) {
         /* the fit on these rows: R^2, RMSE, gamma_locRMSE with unit weights (eqs. 3, 4 and 1) */
-        double loc[4] = {0, 0, 0, 0}, tot[4];
-        for (size_t i = 0; i < t.nrows; i++) {
+        /* exact sums (src/core/xsum.h), so the figures do not depend on the rank count */
+        gmr__xsum xs[4];
+        double tot[4];
+        gmr_err bad = GMR_OK;
+        for (int q = 0; q < 4; q++) gmr__xsum_init(&xs[q]);
+        for (size_t i = 0; i < t.nrows && !bad; i++) {
             double y = t.v[i * (size_t)t.width + (size_t)p], r = y - yhat[i];
-            loc[0] += r * r;
-            loc[1] += y;
-            loc[2] += y * y;
+            if (gmr__xsum_add(&xs[0], r * r) || gmr__xsum_add(&xs[1], y) || gmr__xsum_add(&xs[2], y * y))
+                bad = GMR_ERROR(GMR_ERR_DATA, "%s:%llu: response %g or its residual %g is too large to sum (2^40 or more)",
+                                o->input, (unsigned long long)t.line[i], y, r);
         }
-        loc[3] = (double)t.nrows;
-        GMR_CALL_MPI(MPI_Allreduce(loc, tot, 4, MPI_DOUBLE, MPI_SUM, comm));
+        GMR_CALL(gmr__agree(comm, bad));
+        GMR_CALL(gmr__xsum_allreduce(comm, xs, xs, 3));
+        for (int q = 0; q < 3; q++) tot[q] = gmr__xsum_round(&xs[q]);
+        tot[3] = (double)t.total_rows;
         if (rank == 0 && !o->quiet) {
             double tss = tot[2] - tot[1] * tot[1] / tot[3];
             printf("gridmr lasso: %s at lambda %.17g (index %d of %d): %llu rows of %s\n", o->predict, f.lambda, k + 1,

@@ -1,10 +1,12 @@
 /* lasso.c: the gmr_lasso handle: options, the path of lambdas, the solve and its results
  * (coordinate descent on the Gram matrix in cd.c, or FISTA on the rows in fista.c).
  *
- * The statistics (stats.c) are the same on every rank after their Allreduce, so every rank
- * could solve on its own; to guarantee bit-identical answers whatever the MPI library does
- * with the Allreduce, every rank solves and then takes rank 0's path (one MPI_Bcast of
- * nlambda x (p + 12) doubles). The solve costs O(p^2) per sweep and no communication. */
+ * The statistics (stats.c) are the same bits on every rank and for every rank count (they are
+ * summed by fixed row blocks along a fixed tree, src/core/rsum.h, and broadcast), and nothing
+ * after them depends on the rank count, so the path is too; every rank solves, then takes rank
+ * 0's path anyway (one MPI_Bcast of nlambda x (p + 12) doubles), which guards against a BLAS
+ * that would not give the same bits on every rank. The solve costs O(p^2) per sweep and no
+ * communication. */
 #define _XOPEN_SOURCE 700
 #include <math.h>
 #include <stdio.h>
@@ -158,6 +160,7 @@ void gmr_lasso_destroy(gmr_lasso *lp)
     free(l->pen);
     free(l->constant);
     free(l->diag);
+    gmr__lasso_blocks_free(&l->blk);
     gmr__lasso_path_free(&l->path);
     free(l);
     *lp = NULL;

@@ -10,6 +10,7 @@
 
 #include <mpi.h>
 
+#include "core/rsum.h"
 #include "gridmr/lasso.h"
 
 /* Per-lambda scalars of a path, in this order; each is an array of nlambda doubles in
@@ -88,6 +89,40 @@ gmr_err gmr__lasso_attrs_set(gmr__lasso_attrs *a, const char *name, const char *
 const char *gmr__lasso_attrs_get(const gmr__lasso_attrs *a, const char *name);
 void gmr__lasso_attrs_free(gmr__lasso_attrs *a);
 
+/* The rows of the blocks this rank owns (src/core/rsum.h): its local rows after the head it
+ * sent away (own), then the rows received from the next ranks (tail, packed [x y w] in
+ * tailbuf). Every sum over rows is made per block of rsum's block_rows rows, in row order, and
+ * added along rsum's canonical tree: the results do not depend on the rank count. */
+typedef struct gmr__lasso_blocks {
+    gmr__rsum *rs;
+    gmr_lasso_rows own, tail;
+    double *tailbuf;
+    uint64_t b0, b1;
+    size_t R, nown; /* own.nrows + tail.nrows */
+} gmr__lasso_blocks;
+
+/* Owned row k: its x, y and weight (1 without weights). */
+static inline const double *gmr__lasso_row(const gmr__lasso_blocks *b, size_t k, double *y, double *w)
+{
+    const gmr_lasso_rows *r = &b->own;
+    if (k >= r->nrows) {
+        k -= r->nrows;
+        r = &b->tail;
+    }
+    *y = r->y[k * r->incy];
+    *w = r->w ? r->w[k * r->incw] : 1.0;
+    return r->x + k * r->ldx;
+}
+
+/* Owned rows [*k0, *k1) of block b (b0 <= b < b1). */
+static inline void gmr__lasso_block_range(const gmr__lasso_blocks *b, uint64_t blk, size_t *k0, size_t *k1)
+{
+    *k0 = (size_t)(blk - b->b0) * b->R;
+    *k1 = *k0 + b->R < b->nown ? *k0 + b->R : b->nown;
+}
+
+void gmr__lasso_blocks_free(gmr__lasso_blocks *b);
+
 struct gmr_lasso {
     MPI_Comm comm;
     int rank, size;
@@ -109,6 +144,7 @@ struct gmr_lasso {
     double lambda_max;
     int fista;                /* 1: FISTA on the kept rows (no G); 0: the Gram method */
     gmr_lasso_rows rows;      /* FISTA: this rank's rows, the caller's memory */
+    gmr__lasso_blocks blk;    /* FISTA: the rows of this rank's blocks (kept for the solve) */
     double *diag;             /* FISTA: sum w (x_j - xbar_j)^2 (or sum w x_j^2 without intercept) */
     int intercept;            /* the option in force when the statistics were formed */
     int standardize;

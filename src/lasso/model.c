@@ -242,7 +242,8 @@ gmr_err gmr_lasso_model_gamma(MPI_Comm comm, gmr_lasso_model m, int k, const gmr
                               double *gamma, double *locrms)
 {
     gmr_err err = GMR_OK, local = GMR_OK;
-    double *loc = NULL, *tot = NULL, *res = NULL, inv;
+    double *res = NULL, inv;
+    gmr__xsum *xs = NULL; /* per point: sum w r^2, sum w (exact: the same for any rank count) */
     gmr_lasso_fit f;
     size_t n = rows ? rows->nrows : 0;
 
@@ -251,10 +252,9 @@ gmr_err gmr_lasso_model_gamma(MPI_Comm comm, gmr_lasso_model m, int k, const gmr
     GMR_CHECK(h > 0 && h < INFINITY, GMR_ERR_ARG, "bandwidth %g is not a positive number", h);
     GMR_CALL(gmr_lasso_model_fit(m, k, &f));
     inv = 1.0 / (2 * h * h);
-    loc = calloc(2 * (size_t)npoints, sizeof *loc);
-    tot = calloc(2 * (size_t)npoints, sizeof *tot);
+    xs = malloc(2 * (size_t)npoints * sizeof *xs);
     res = malloc((n + 1) * sizeof *res);
-    if (!(loc && tot && res)) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate gamma_locRMSE of %d points", npoints);
+    if (!(xs && res)) local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate gamma_locRMSE of %d points", npoints);
     if (!local) local = gmr_lasso_model_predict(m, k, n, rows->x, rows->ldx, res);
     for (size_t i = 0; !local && i < n; i++) {
         res[i] = rows->y[i * rows->incy] - res[i];
@@ -262,29 +262,29 @@ gmr_err gmr_lasso_model_gamma(MPI_Comm comm, gmr_lasso_model m, int k, const gmr
     }
     for (int q = 0; !local && q < npoints; q++) {
         const double *zq = z0 + (size_t)q * (size_t)kcols;
-        double sw = 0, swr = 0;
-        for (size_t i = 0; i < n; i++) {
+        gmr__xsum_init(&xs[2 * q]);
+        gmr__xsum_init(&xs[2 * q + 1]);
+        for (size_t i = 0; !local && i < n; i++) {
             double d2 = 0;
             for (int t = 0; t < kcols; t++) {
                 double v = z[i * ldz + (size_t)col[t]] - zq[t];
                 d2 += v * v;
             }
             double w = exp(-d2 * inv);
-            sw += w;
-            swr += w * res[i];
+            if (gmr__xsum_add(&xs[2 * q], w * res[i]) || gmr__xsum_add(&xs[2 * q + 1], w))
+                local = GMR_ERROR(GMR_ERR_DATA, "row %zu of this rank: its squared residual %g is too large (or not a number)",
+                                  i, res[i]);
         }
-        loc[2 * q] = swr;
-        loc[2 * q + 1] = sw;
     }
     GMR_CALL(gmr__agree(comm, local));
-    GMR_CALL_MPI(MPI_Allreduce(loc, tot, 2 * npoints, MPI_DOUBLE, MPI_SUM, comm));
+    GMR_CALL(gmr__xsum_allreduce(comm, xs, xs, 2 * npoints));
     for (int q = 0; q < npoints; q++) {
-        gamma[q] = sqrt(tot[2 * q]);
-        if (locrms) locrms[q] = tot[2 * q + 1] > 0 ? sqrt(tot[2 * q] / tot[2 * q + 1]) : 0;
+        double swr = gmr__xsum_round(&xs[2 * q]), sw = gmr__xsum_round(&xs[2 * q + 1]);
+        gamma[q] = sqrt(swr);
+        if (locrms) locrms[q] = sw > 0 ? sqrt(swr / sw) : 0;
     }
 out:
-    free(loc);
-    free(tot);
+    free(xs);
     free(res);
     return err;
 }

@@ -1,27 +1,28 @@
 /* stats.c: gmr_lasso_set_data, the only part of the LASSO that touches the rows.
  *
- * Pass 1 (O(n_local p)): this rank's weighted sums sum w x_j, sum w y, sum w, the row counts,
- * and the checks (a negative or NaN weight, a NaN or Inf value: a non-finite value makes its
- * column's sum non-finite, so the check is free until something is wrong, and only then are
- * the rows searched for the culprit). The status is agreed, then one MPI_Allreduce of the
- * p + 4 sums gives the weighted means m (0 without an intercept: the raw Gram is then what the
- * problem needs).
+ * Pass 1 (O(n_local p)), on this rank's rows as they are: the checks (a negative or NaN weight,
+ * a NaN or Inf value: a non-finite value makes its column's sum non-finite, so the check is
+ * free until something is wrong, and only then are the rows searched for the culprit) and the
+ * row counts. The status is agreed.
  *
- * Pass 2 (O(n_local p^2), the dominant cost): blocks of 512 rows are copied as
- * A_i = sqrt(w_i) [x_i - m, y_i - m_y, 1] and K += A^T A with one cblas_dsyrk per block (its
- * upper triangle), added in double-double. The last column gives d = sum w (x - m) and sum w, which are zero up to
- * rounding with an intercept: subtracting d d^T / sum w is the correction of the two-pass
- * algorithm (Chan, Golub and LeVeque), so G = sum w (x - xbar)(x - xbar)^T keeps the digits a
- * one-pass X^T W X - n xbar xbar^T loses on features such as voltages near 1 pu. A second
- * MPI_Allreduce sums the packed triangles ((p + 2)(p + 3) / 2 double-double pairs, with a
- * user reduction).
+ * Then every sum over rows goes by fixed blocks of GMR__RSUM_BLOCK_ROWS rows and the canonical
+ * pairwise tree of src/core/rsum.h, so that the statistics, hence the whole path, are the same
+ * bits for every rank count: the rows of a block split between ranks are first sent to the
+ * rank holding its first row (at most 511 rows per rank boundary, once). The weighted means m
+ * come from the block sums of w x_j, w y and w (p + 2 per block).
+ *
+ * Pass 2 (O(n_local p^2), the dominant cost): each block is copied as
+ * A_i = sqrt(w_i) [x_i - m, y_i - m_y, 1] and its K_b = A^T A formed by one cblas_dsyrk (upper
+ * triangle), packed and pushed on the tree. The last column gives d = sum w (x - m) and sum w,
+ * which are zero up to rounding with an intercept: subtracting d d^T / sum w is the correction
+ * of the two-pass algorithm (Chan, Golub and LeVeque), so G = sum w (x - xbar)(x - xbar)^T
+ * keeps the digits a one-pass X^T W X - n xbar xbar^T loses on features such as voltages near
+ * 1 pu. The tree's partial sums go to the group's rank 0, which broadcasts the
+ * (p + 2)(p + 3) / 2 sums.
  *
  * With FISTA (p too large for a Gram matrix) pass 2 forms only the column sums of squares and
- * X^T W y (O(n_local p), one Allreduce of 3p + 3 doubles), and the rows are kept for the solve.
- *
- * The sums depend on how rows are split among ranks only through the rounding inside a block:
- * the coefficients agree across rank counts to about 1e-13 relative on ordinary data (tested to
- * 1e-10 on ill-conditioned data), not bit for bit. */
+ * X^T W y per block (O(n_local p), 3p + 3 sums), and the rows (with the received ones) are kept
+ * for the solve. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +32,6 @@
 #include "lasso_impl.h"
 #include "sched/sched.h"
 
-#define BLOCK_ROWS 512
 
 /* The first (row, column) of this rank's rows holding a non-finite x or y; column p is y. */
 static void find_nonfinite(const gmr_lasso_rows *r, size_t *row, int *col)
@@ -89,75 +89,136 @@ out:
     return err;
 }
 
-/* hi + lo += v, exactly up to the last bits of lo (Knuth's TwoSum) */
-static inline void dd_add(double *hi, double *lo, double v)
+void gmr__lasso_blocks_free(gmr__lasso_blocks *b)
 {
-    double s = *hi + v, bb = s - *hi, e = (*hi - (s - bb)) + (v - bb);
-    *lo += e;
-    *hi = s;
+    gmr__rsum_destroy(&b->rs);
+    free(b->tailbuf);
+    memset(b, 0, sizeof *b);
 }
 
-/* MPI reduction of (hi, lo) pairs: a double-double sum, commutative bit for bit. */
-static void dd_sum_op(void *in, void *inout, int *len, MPI_Datatype *type)
+/* Collective: the blocks of r's rows (rsum sums of up to mmax doubles), the head rows sent to
+ * the owners of their blocks and the tail received. */
+static gmr_err blocks_setup(MPI_Comm comm, const gmr_lasso_rows *r, int mmax, gmr__lasso_blocks *b)
 {
-    const double *a = in;
-    double *b = inout;
-    (void)type;
-    for (int i = 0; i < *len; i++) {
-        double hi = b[2 * i], lo = b[2 * i + 1] + a[2 * i + 1];
-        dd_add(&hi, &lo, a[2 * i]);
-        b[2 * i] = hi + lo;
-        b[2 * i + 1] = lo - (b[2 * i] - hi);
+    gmr_err err = GMR_OK;
+    int p = r->p, width = p + 2;
+    size_t nhead = 0, ntail = 0;
+    double *head = NULL;
+    gmr__lasso_blocks_free(b);
+    GMR_CALL(gmr__rsum_create(comm, r->nrows, GMR__RSUM_BLOCK_ROWS, mmax, &b->rs));
+    gmr__rsum_shape(b->rs, NULL, NULL, &b->b0, &b->b1, &nhead, &ntail);
+    b->R = gmr__rsum_block_rows(b->rs);
+    head = malloc((nhead + 1) * (size_t)width * sizeof *head);
+    b->tailbuf = malloc((ntail + 1) * (size_t)width * sizeof *b->tailbuf);
+    GMR_CALL(gmr__agree(comm, head && b->tailbuf ? GMR_OK : GMR_ERROR(GMR_ERR_NOMEM, "out of memory for %zu rows", nhead + ntail)));
+    for (size_t i = 0; i < nhead; i++) {
+        double *h = head + i * (size_t)width;
+        memcpy(h, r->x + i * r->ldx, (size_t)p * sizeof *h);
+        h[p] = r->y[i * r->incy];
+        h[p + 1] = r->w ? r->w[i * r->incw] : 1.0;
     }
+    GMR_CALL(gmr__rsum_exchange(b->rs, head, width, b->tailbuf));
+    b->own = *r;
+    b->own.nrows = r->nrows - nhead;
+    b->own.x = r->x ? r->x + nhead * r->ldx : NULL;
+    b->own.y = r->y ? r->y + nhead * r->incy : NULL;
+    b->own.w = r->w ? r->w + nhead * r->incw : NULL;
+    b->tail = (gmr_lasso_rows){.nrows = ntail, .p = p, .x = b->tailbuf, .ldx = (size_t)width, .y = b->tailbuf + p,
+                               .incy = (size_t)width, .w = b->tailbuf + p + 1, .incw = (size_t)width};
+    b->nown = b->own.nrows + ntail;
+out:
+    free(head);
+    return err;
 }
 
-/* Pass 2 on this rank: the upper triangle of K (q x q, q = p + 2) as hi + lo += A^T A, one
- * block of rows at a time. Each block's product goes to Kb and is added to K in double-double
- * (6 flops per entry per block, about 1% of the dsyrk's 2 x BLOCK_ROWS), so the sum over blocks
- * loses nothing and what is left of rounding, inside a block, does not grow with n: the
- * statistics then hardly depend on how rows are split among ranks. */
-static void pass2(const gmr_lasso_rows *r, const double *m, double *A, double *Kb, double *Khi, double *Klo)
+/* Collective: s[0..p-1] = sum w x, s[p] = sum w y, s[p+1] = sum w, by blocks. */
+static gmr_err block_means(gmr__lasso_blocks *b, int p, double *s)
 {
-    int p = r->p, q = p + 2;
-    for (size_t i0 = 0; i0 < r->nrows; i0 += BLOCK_ROWS) {
-        size_t nb = r->nrows - i0 < BLOCK_ROWS ? r->nrows - i0 : BLOCK_ROWS;
-        for (size_t t = 0; t < nb; t++) {
-            size_t i = i0 + t;
-            const double *x = r->x + i * r->ldx;
-            double *a = A + t * (size_t)q;
-            double sw = r->w ? sqrt(r->w[i * r->incw]) : 1.0;
+    gmr__rsum_begin(b->rs, p + 2);
+    for (uint64_t blk = b->b0; blk < b->b1; blk++) {
+        double *a = gmr__rsum_slot(b->rs);
+        size_t k0, k1;
+        if (!a) break; /* finish reports it */
+        memset(a, 0, (size_t)(p + 2) * sizeof *a);
+        gmr__lasso_block_range(b, blk, &k0, &k1);
+        for (size_t k = k0; k < k1; k++) {
+            double y, w;
+            const double *x = gmr__lasso_row(b, k, &y, &w);
+            for (int j = 0; j < p; j++) a[j] += w * x[j];
+            a[p] += w * y;
+            a[p + 1] += w;
+        }
+        gmr__rsum_push(b->rs);
+    }
+    return gmr__rsum_finish(b->rs, s);
+}
+
+/* Collective. Pass 2: the packed upper triangle of K = sum A^T A (q x q, q = p + 2), by blocks:
+ * each block copied to A (block_rows x q, 64-byte aligned so that the BLAS sees the same
+ * operands wherever the block comes from), one dsyrk into Kb, packed into the tree's slot. The
+ * copy and the packing cost O(block_rows q + q^2 / 2) per block against the dsyrk's
+ * block_rows q^2. */
+static gmr_err pass2(gmr__lasso_blocks *b, int p, const double *m, double *A, double *Kb, double *tri)
+{
+    int q = p + 2, ntri = q * (q + 1) / 2;
+    gmr__rsum_begin(b->rs, ntri);
+    for (uint64_t blk = b->b0; blk < b->b1; blk++) {
+        double *slot = gmr__rsum_slot(b->rs);
+        size_t k0, k1;
+        if (!slot) break;
+        gmr__lasso_block_range(b, blk, &k0, &k1);
+        for (size_t k = k0; k < k1; k++) {
+            double y, w, sw, *a = A + (k - k0) * (size_t)q;
+            const double *x = gmr__lasso_row(b, k, &y, &w);
+            sw = sqrt(w);
             for (int j = 0; j < p; j++) a[j] = sw * (x[j] - m[j]);
-            a[p] = sw * (r->y[i * r->incy] - m[p]);
+            a[p] = sw * (y - m[p]);
             a[p + 1] = sw;
         }
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, q, (int)nb, 1.0, A, q, 0.0, Kb, q);
-        for (size_t i = 0; i < (size_t)q; i++)
-            for (size_t j = i; j < (size_t)q; j++) dd_add(Khi + i * (size_t)q + j, Klo + i * (size_t)q + j, Kb[i * (size_t)q + j]);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, q, (int)(k1 - k0), 1.0, A, q, 0.0, Kb, q);
+        for (int i = 0, t = 0; i < q; i++) {
+            memcpy(slot + t, Kb + (size_t)i * (size_t)q + (size_t)i, (size_t)(q - i) * sizeof *slot);
+            t += q - i;
+        }
+        gmr__rsum_push(b->rs);
     }
+    return gmr__rsum_finish(b->rs, tri);
 }
 
 /* Pass 2 for FISTA (O(n_local p), no Gram): per column sum w (x - m)^2, sum w (x - m)(y - m_y),
- * sum w (x - m), and sum w (y - m_y)^2, sum w (y - m_y), sum w; one Allreduce of 3p + 3 doubles,
- * then the same two-pass corrections as for G. loc and tot hold 3 (p + 2) doubles. */
-static gmr_err fista_stats(gmr_lasso l, const gmr_lasso_rows *r, const double *m, double *loc, double *tot)
+ * sum w (x - m), and sum w (y - m_y)^2, sum w (y - m_y), sum w, by blocks (3p + 3 sums), then the
+ * same two-pass corrections as for G. tot holds 3 (p + 2) doubles. */
+static gmr_err fista_stats(gmr_lasso l, const double *m, double *tot)
 {
     gmr_err err = GMR_OK;
-    int p = r->p;
-    double *D = loc, *C = loc + p, *d = loc + 2 * p, *yl = loc + 3 * p, S, dy, syy;
-    for (size_t i = 0; i < r->nrows; i++) {
-        const double *x = r->x + i * r->ldx;
-        double w = r->w ? r->w[i * r->incw] : 1.0, yc = r->y[i * r->incy] - m[p];
-        for (int j = 0; j < p; j++) {
-            double xc = x[j] - m[j];
-            D[j] += w * xc * xc;
-            C[j] += w * xc * yc;
-            d[j] += w * xc;
+    gmr__lasso_blocks *b = &l->blk;
+    int p = l->blk.own.p;
+    double S, dy, syy;
+    gmr__rsum_begin(b->rs, 3 * p + 3);
+    for (uint64_t blk = b->b0; blk < b->b1; blk++) {
+        double *loc = gmr__rsum_slot(b->rs), *D, *C, *d, *yl;
+        size_t k0, k1;
+        if (!loc) break;
+        memset(loc, 0, (size_t)(3 * p + 3) * sizeof *loc);
+        D = loc, C = loc + p, d = loc + 2 * p, yl = loc + 3 * p;
+        gmr__lasso_block_range(b, blk, &k0, &k1);
+        for (size_t k = k0; k < k1; k++) {
+            double y, w, yc;
+            const double *x = gmr__lasso_row(b, k, &y, &w);
+            yc = y - m[p];
+            for (int j = 0; j < p; j++) {
+                double xc = x[j] - m[j];
+                D[j] += w * xc * xc;
+                C[j] += w * xc * yc;
+                d[j] += w * xc;
+            }
+            yl[0] += w * yc * yc;
+            yl[1] += w * yc;
+            yl[2] += w;
         }
-        yl[0] += w * yc * yc;
-        yl[1] += w * yc;
-        yl[2] += w;
+        gmr__rsum_push(b->rs);
     }
-    GMR_CALL_MPI(MPI_Allreduce(loc, tot, 3 * p + 3, MPI_DOUBLE, MPI_SUM, l->comm));
+    GMR_CALL(gmr__rsum_finish(b->rs, tot));
     for (int t = 0; t < 3 * p + 3; t++) GMR_CHECK(isfinite(tot[t]), GMR_ERR_DATA, "the sums of squares overflow: values too large");
     S = tot[3 * p + 2];
     dy = tot[3 * p + 1];
@@ -192,12 +253,10 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
     gmr_err err = GMR_OK, local = GMR_OK;
     int in[3], agreed[3], p, q;
     uint64_t nrows, row0 = 0;
-    double *s1 = NULL, *sums = NULL, *m = NULL, *A = NULL, *K = NULL, *Klo = NULL, *Kb = NULL, *packed = NULL,
-           *tri = NULL;
-    MPI_Datatype pair = MPI_DATATYPE_NULL;
-    MPI_Op ddsum = MPI_OP_NULL;
+    double *s1 = NULL, *sums = NULL, *m = NULL, *A = NULL, *K = NULL, *Kb = NULL, *tri = NULL;
+    gmr__lasso_blocks blk = {0};
     double t0 = MPI_Wtime();
-    size_t ntri;
+    size_t ntri, arows;
 
     GMR_CHECK(l && r, GMR_ERR_ARG, "gmr_lasso_set_data: NULL argument");
     /* the shape, agreed first: every later collective depends on p */
@@ -229,6 +288,7 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
     free(l->pen);
     free(l->constant);
     free(l->diag);
+    gmr__lasso_blocks_free(&l->blk);
     l->G = l->diag = NULL;
     if (l->fista)
         l->diag = malloc((size_t)p * sizeof *l->diag);
@@ -241,19 +301,21 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
     s1 = malloc((size_t)(p + 4) * sizeof *s1);
     sums = malloc((size_t)(p + 4) * sizeof *sums);
     m = calloc((size_t)q, sizeof *m);
-    A = malloc((size_t)(l->fista ? 1 : BLOCK_ROWS) * (size_t)q * sizeof *A);
+    /* A: 64-byte aligned (aligned_alloc wants a multiple of the alignment) */
+    arows = l->fista ? 1 : GMR__RSUM_BLOCK_ROWS;
+    A = aligned_alloc(64, ((arows * (size_t)q * sizeof *A + 63) / 64) * 64);
     K = calloc(l->fista ? 3 * (size_t)q : (size_t)q * (size_t)q, sizeof *K);
-    Klo = calloc(l->fista ? 3 * (size_t)q : (size_t)q * (size_t)q, sizeof *Klo);
-    Kb = malloc((size_t)q * (size_t)q * sizeof *Kb);
-    packed = malloc(2 * ntri * sizeof *packed);
-    tri = malloc(2 * ntri * sizeof *tri);
+    Kb = malloc((l->fista ? 1 : (size_t)q * (size_t)q) * sizeof *Kb);
+    tri = malloc(ntri * sizeof *tri);
     l->have_stats = l->solved = 0;
-    if (!((l->G || l->diag) && l->c && l->xmean && l->pen && l->constant && s1 && sums && m && A && K && Klo && Kb &&
-          packed && tri))
+    if (!((l->G || l->diag) && l->c && l->xmean && l->pen && l->constant && s1 && sums && m && A && K && Kb && tri))
         local = GMR_ERROR(GMR_ERR_NOMEM, "cannot allocate the statistics for p = %d", p);
     if (!local) local = pass1(r, row0, s1);
     GMR_CALL(gmr__agree(l->comm, local));
-    GMR_CALL_MPI(MPI_Allreduce(s1, sums, p + 4, MPI_DOUBLE, MPI_SUM, l->comm));
+    /* the counts are integers (exact in any order); the sums of pass 1 served only the checks */
+    GMR_CALL_MPI(MPI_Allreduce(s1 + p + 2, sums + p + 2, 2, MPI_DOUBLE, MPI_SUM, l->comm));
+    GMR_CALL(blocks_setup(l->comm, r, l->fista ? 3 * p + 3 : (int)ntri, &blk));
+    GMR_CALL(block_means(&blk, p, sums));
     GMR_CHECK(sums[p + 1] > 0 && isfinite(sums[p + 1]), GMR_ERR_DATA,
               "the weights sum to %g: at least one row needs a positive weight", sums[p + 1]);
     for (int j = 0; j <= p; j++) GMR_CHECK(isfinite(sums[j]), GMR_ERR_DATA, "column %d: the weighted sum overflows", j);
@@ -265,23 +327,16 @@ gmr_err gmr_lasso_set_data(gmr_lasso l, const gmr_lasso_rows *r)
     if (l->intercept)
         for (int j = 0; j <= p; j++) m[j] = sums[j] / sums[p + 1];
 
-    if (l->fista) { /* K and Klo serve as the 3 (p + 2) sums and their total */
-        GMR_CALL(fista_stats(l, r, m, K, Klo));
+    if (l->fista) { /* K serves as the 3 (p + 2) totals */
+        l->blk = blk; /* kept for the solve */
+        memset(&blk, 0, sizeof blk);
+        GMR_CALL(fista_stats(l, m, K));
         goto done;
     }
-    pass2(r, m, A, Kb, K, Klo);
+    GMR_CALL(pass2(&blk, p, m, A, Kb, tri));
     for (int i = 0, t = 0; i < q; i++)
         for (int j = i; j < q; j++, t++) {
-            packed[2 * t] = K[(size_t)i * (size_t)q + (size_t)j];
-            packed[2 * t + 1] = Klo[(size_t)i * (size_t)q + (size_t)j];
-        }
-    GMR_CALL_MPI(MPI_Type_contiguous(2, MPI_DOUBLE, &pair));
-    GMR_CALL_MPI(MPI_Type_commit(&pair));
-    GMR_CALL_MPI(MPI_Op_create(dd_sum_op, 1, &ddsum));
-    GMR_CALL_MPI(MPI_Allreduce(packed, tri, (int)ntri, pair, ddsum, l->comm));
-    for (int i = 0, t = 0; i < q; i++)
-        for (int j = i; j < q; j++, t++) {
-            double v = tri[2 * t] + tri[2 * t + 1];
+            double v = tri[t];
             GMR_CHECK(isfinite(v), GMR_ERR_DATA, "the sums of squares overflow: values too large");
             K[(size_t)i * (size_t)q + (size_t)j] = K[(size_t)j * (size_t)q + (size_t)i] = v;
         }
@@ -333,16 +388,13 @@ done:
     gmr_log(GMR_LOG_DEBUG, "lasso: statistics of %llu rows x %d features in %.3f s",
             (unsigned long long)l->nrows, p, l->t_stats);
 out:
+    gmr__lasso_blocks_free(&blk);
     free(s1);
     free(sums);
     free(m);
     free(A);
     free(K);
-    free(Klo);
     free(Kb);
-    free(packed);
     free(tri);
-    if (ddsum != MPI_OP_NULL) MPI_Op_free(&ddsum);
-    if (pair != MPI_DATATYPE_NULL) MPI_Type_free(&pair);
     return err;
 }
