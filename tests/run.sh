@@ -80,11 +80,13 @@ fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 mpi() { np=$1; shift; timeout 120 mpirun -np "$np" "$@"; }
-# h5same A B [OBJECT]: the same h5dump of the files (or of OBJECT in each), but for the first
-# line (the file name), and not empty. Not h5diff: it exits 0 for datasets of other lengths.
+# h5same A B [OBJECT]: the same h5dump of the files (or of OBJECT in each), floating-point
+# values with 17 significant digits (plain h5dump prints too few to tell last bits apart), but
+# for the first line (the file name), and not empty. Not h5diff: it exits 0 for datasets of
+# other lengths ("not comparable").
 h5same() {
-    h5dump ${3:+-N "$3"} "$1" 2> /dev/null | tail -n +2 > "$T/h5a" && [ -s "$T/h5a" ] \
-        && h5dump ${3:+-N "$3"} "$2" 2> /dev/null | tail -n +2 | cmp -s - "$T/h5a"
+    h5dump -m %.17g ${3:+-N "$3"} "$1" 2> /dev/null | tail -n +2 > "$T/h5a" && [ -s "$T/h5a" ] \
+        && h5dump -m %.17g ${3:+-N "$3"} "$2" 2> /dev/null | tail -n +2 | cmp -s - "$T/h5a"
 }
 
 # ---- 1. unit tests ---------------------------------------------------------------------------
@@ -547,8 +549,7 @@ mkdir -p "$L"
 # 100), 5 true non-zeros, Gaussian-kernel weights in column w
 "$LB" --n 3000 --p 15 --k 5 --rho 0.8 --weighted 1 --seed 5 --csv "$L/d.csv" > "$T/log" 2>&1 || { bad "lasso: generating data"; cat "$T/log"; }
 # every rank count gives the same model file, bit for bit (docs/lasso.md, "Reproducibility across
-# rank counts"): the dump's 17-digit values and h5dump of the whole file, but for its name line
-h5same() { h5dump -m %.17g "$1" > "$T/h5a" 2>&1; h5dump -m %.17g "$2" > "$T/h5b" 2>&1; tail -n +2 "$T/h5a" > "$T/h5a2"; tail -n +2 "$T/h5b" > "$T/h5b2"; cmp -s "$T/h5a2" "$T/h5b2"; }
+# rank counts"): the dump's 17-digit values and h5dump of the whole file (h5same, at the top)
 for cfg in "--weights w" "--no-intercept" "--kernel x1,x2 --z0 1.002,50.3 --bandwidth 0.8 --standardize" \
     "--weights w --no-intercept --standardize"; do
     for np in 1 2 3 4; do
