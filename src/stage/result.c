@@ -191,102 +191,10 @@ out:
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
-static gmr_err read_1d(hid_t file, const char *name, hid_t mtype, size_t elem, uint64_t expect, void **buf,
-                       uint64_t *n, int *is_float)
-{
-    gmr_err err = GMR_OK;
-    hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
-    hsize_t dims = 0;
-    GMR_H5_ID(dset, H5Dopen2(file, name, H5P_DEFAULT));
-    GMR_H5_ID(space, H5Dget_space(dset));
-    GMR_CHECK(H5Sget_simple_extent_ndims(space) == 1, GMR_ERR_DATA, "dataset %s is not one-dimensional", name);
-    GMR_CALL_H5(H5Sget_simple_extent_dims(space, &dims, NULL));
-    GMR_CHECK(expect == UINT64_MAX || dims == expect, GMR_ERR_DATA, "dataset %s has %llu elements, expected %llu",
-              name, (unsigned long long)dims, (unsigned long long)expect);
-    GMR_H5_ID(type, H5Dget_type(dset));
-    if (is_float) {
-        *is_float = H5Tget_class(type) == H5T_FLOAT;
-        mtype = *is_float ? H5T_NATIVE_DOUBLE : H5T_NATIVE_UINT64;
-    }
-    *buf = malloc((size_t)dims * elem + 1);
-    GMR_CHECK(*buf, GMR_ERR_NOMEM, "cannot allocate %llu elements", (unsigned long long)dims);
-    if (dims) GMR_CALL_H5(H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf));
-    *n = dims;
-out:
-    if (type >= 0) H5Tclose(type);
-    if (space >= 0) H5Sclose(space);
-    if (dset >= 0) H5Dclose(dset);
-    return err;
-}
-
-gmr_err gmr__result_read(const char *path, gmr__result **resp)
-{
-    gmr_err err = GMR_OK;
-    hid_t file = H5I_INVALID_HID, cgroup = H5I_INVALID_HID;
-    gmr__result *r = NULL;
-    char cols[4096], order[32];
-    uint64_t n = 0;
-    void *buf = NULL;
-
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    r = calloc(1, sizeof *r);
-    GMR_CHECK(r, GMR_ERR_NOMEM, "out of memory");
-    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        GMR_FAIL(GMR_ERR_IO, "%s: cannot open as an HDF5 result file", path);
-    }
-    GMR_CALL(gmr__h5_attr_get_str(file, "job", r->job, sizeof r->job));
-    GMR_H5_ID(cgroup, H5Gopen2(file, "columns", H5P_DEFAULT));
-    GMR_CALL(gmr__h5_attr_get_str(file, "columns", cols, sizeof cols));
-    GMR_CALL(gmr__h5_attr_get_str(file, "order", order, sizeof order));
-    r->order = strcmp(order, "first_desc") == 0 ? GMR_ORDER_FIRST_DESC : GMR_ORDER_KEY;
-    GMR_CALL(read_1d(file, "key_offsets", H5T_NATIVE_UINT64, 8, UINT64_MAX, &buf, &n, NULL));
-    r->koff = buf;
-    buf = NULL;
-    GMR_CHECK(n >= 1, GMR_ERR_DATA, "%s: empty key_offsets", path);
-    r->n = n - 1;
-    GMR_CALL(read_1d(file, "keys", H5T_NATIVE_UINT8, 1, UINT64_MAX, &buf, &r->keys_len, NULL));
-    r->keys = buf;
-    buf = NULL;
-    GMR_CHECK(r->koff[r->n] == r->keys_len, GMR_ERR_DATA, "%s: key offsets do not match the key bytes", path);
-    for (uint64_t i = 0; i < r->n; i++)
-        GMR_CHECK(r->koff[i] <= r->koff[i + 1], GMR_ERR_DATA, "%s: key offsets are not increasing", path);
-    {
-        char *save = NULL, *tok;
-        int nc = 1;
-        for (const char *c = cols; *c; c++) nc += *c == ',';
-        r->colnames = calloc((size_t)nc, sizeof *r->colnames);
-        r->coltypes = calloc((size_t)nc, sizeof *r->coltypes);
-        r->slots = malloc((r->n * (uint64_t)nc + 1) * sizeof *r->slots);
-        GMR_CHECK(r->colnames && r->coltypes && r->slots, GMR_ERR_NOMEM, "out of memory");
-        for (tok = strtok_r(cols, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            int isf = 0;
-            uint64_t m = 0;
-            int c = r->ncolumns;
-            r->colnames[c] = strdup(tok);
-            GMR_CHECK(r->colnames[c], GMR_ERR_NOMEM, "out of memory");
-            r->ncolumns++;
-            GMR_CALL(read_1d(cgroup, tok, H5T_NATIVE_UINT64, 8, r->n, &buf, &m, &isf));
-            r->coltypes[c] = isf ? GMR_TYPE_F64 : GMR_TYPE_U64;
-            for (uint64_t i = 0; i < r->n; i++) memcpy(&r->slots[i * (uint64_t)nc + c], (char *)buf + 8 * i, 8);
-            free(buf);
-            buf = NULL;
-        }
-    }
-    *resp = r;
-    r = NULL;
-out:
-    free(buf);
-    gmr__result_free(&r);
-    if (cgroup >= 0) H5Gclose(cgroup);
-    if (file >= 0) H5Fclose(file);
-    return err;
-}
-
-/* count elements from start of a 1-D dataset into buf (allocated). */
+/* count elements from start of a 1-D dataset into buf (allocated); the dataset must hold
+ * exactly `whole` elements unless whole is UINT64_MAX. */
 static gmr_err read_range(hid_t loc, const char *name, hid_t mtype, size_t elem, uint64_t start, uint64_t count,
-                          void **buf, int *is_float)
+                          uint64_t whole, void **buf, int *is_float)
 {
     gmr_err err = GMR_OK;
     hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, type = H5I_INVALID_HID;
@@ -302,6 +210,8 @@ static gmr_err read_range(hid_t loc, const char *name, hid_t mtype, size_t elem,
     GMR_CALL_H5(H5Sget_simple_extent_dims(fspace, &dims, NULL));
     GMR_CHECK(start + count <= dims, GMR_ERR_DATA, "dataset %s has %llu elements, %llu wanted", name,
               (unsigned long long)dims, (unsigned long long)(start + count));
+    GMR_CHECK(whole == UINT64_MAX || dims == whole, GMR_ERR_DATA, "dataset %s has %llu elements, expected %llu", name,
+              (unsigned long long)dims, (unsigned long long)whole);
     *buf = malloc((size_t)count * elem + 1);
     GMR_CHECK(*buf, GMR_ERR_NOMEM, "cannot allocate %llu elements", (unsigned long long)count);
     if (count) {
@@ -322,7 +232,7 @@ gmr_err gmr__result_read_part(const char *path, int part, int nparts, gmr__resul
     gmr_err err = GMR_OK;
     hid_t file = H5I_INVALID_HID, cgroup = H5I_INVALID_HID, d = H5I_INVALID_HID, sp = H5I_INVALID_HID;
     gmr__result *r = NULL;
-    char cols[4096], *save = NULL, *tok;
+    char cols[4096], order[32], *save = NULL, *tok;
     hsize_t dims = 0;
     uint64_t total, first, nc = 1;
     void *buf = NULL;
@@ -338,6 +248,8 @@ gmr_err gmr__result_read_part(const char *path, int part, int nparts, gmr__resul
     }
     GMR_CALL(gmr__h5_attr_get_str(file, "job", r->job, sizeof r->job));
     GMR_CALL(gmr__h5_attr_get_str(file, "columns", cols, sizeof cols));
+    GMR_CALL(gmr__h5_attr_get_str(file, "order", order, sizeof order));
+    r->order = strcmp(order, "first_desc") == 0 ? GMR_ORDER_FIRST_DESC : GMR_ORDER_KEY;
     GMR_H5_ID(d, H5Dopen2(file, "key_offsets", H5P_DEFAULT));
     GMR_H5_ID(sp, H5Dget_space(d));
     GMR_CALL_H5(H5Sget_simple_extent_dims(sp, &dims, NULL));
@@ -345,13 +257,15 @@ gmr_err gmr__result_read_part(const char *path, int part, int nparts, gmr__resul
     total = (uint64_t)dims - 1;
     first = total * (uint64_t)part / (uint64_t)nparts;
     r->n = total * (uint64_t)(part + 1) / (uint64_t)nparts - first;
-    GMR_CALL(read_range(file, "key_offsets", H5T_NATIVE_UINT64, 8, first, r->n + 1, &buf, NULL));
+    GMR_CALL(read_range(file, "key_offsets", H5T_NATIVE_UINT64, 8, first, r->n + 1, UINT64_MAX, &buf, NULL));
     r->koff = buf;
     buf = NULL;
     for (uint64_t i = 0; i < r->n; i++)
         GMR_CHECK(r->koff[i] <= r->koff[i + 1], GMR_ERR_DATA, "%s: key offsets are not increasing", path);
     r->keys_len = r->koff[r->n] - r->koff[0];
-    GMR_CALL(read_range(file, "keys", H5T_NATIVE_UINT8, 1, r->koff[0], r->keys_len, &buf, NULL));
+    /* the last part's last offset is the whole key byte count */
+    GMR_CALL(read_range(file, "keys", H5T_NATIVE_UINT8, 1, r->koff[0], r->keys_len,
+                        part == nparts - 1 ? r->koff[r->n] : UINT64_MAX, &buf, NULL));
     r->keys = buf;
     buf = NULL;
     for (uint64_t i = r->n + 1; i-- > 0;) r->koff[i] -= r->koff[0];
@@ -367,7 +281,7 @@ gmr_err gmr__result_read_part(const char *path, int part, int nparts, gmr__resul
         r->colnames[c] = strdup(tok);
         GMR_CHECK(r->colnames[c], GMR_ERR_NOMEM, "out of memory");
         r->ncolumns++;
-        GMR_CALL(read_range(cgroup, tok, H5T_NATIVE_UINT64, 8, first, r->n, &buf, &isf));
+        GMR_CALL(read_range(cgroup, tok, H5T_NATIVE_UINT64, 8, first, r->n, total, &buf, &isf));
         r->coltypes[c] = isf ? GMR_TYPE_F64 : GMR_TYPE_U64;
         for (uint64_t i = 0; i < r->n; i++) memcpy(&r->slots[i * nc + (uint64_t)c], (char *)buf + 8 * i, 8);
         free(buf);
@@ -384,6 +298,8 @@ out:
     if (file >= 0) H5Fclose(file);
     return err;
 }
+
+gmr_err gmr__result_read(const char *path, gmr__result **resp) { return gmr__result_read_part(path, 0, 1, resp); }
 
 void gmr__result_free(gmr__result **rp)
 {

@@ -20,7 +20,7 @@ typedef struct gmr__result {
     uint64_t *slots;         /* n * ncolumns (uint64_t or double bits) */
 } gmr__result;
 
-/* Not collective: reads the whole file on the calling process. */
+/* Not collective: reads the whole file on the calling process (part 0 of 1 below). */
 gmr_err gmr__result_read(const char *path, gmr__result **res);
 /* Not collective: rows [n x part / nparts, n x (part + 1) / nparts) of the file's n rows, so
  * that nparts processes reading parts 0..nparts-1 read every row once (hyperslab reads, each
