@@ -5,6 +5,7 @@
  * message reads like a short traceback. The buffer is per thread and bounded: a message that
  * does not fit is cut, never overflows. */
 #include "gridmr/err.h"
+#include "agree.h"
 
 #include <hdf5.h>
 #include <mpi.h>
@@ -126,4 +127,32 @@ void gmr__err_context(const char *fmt, ...)
     memcpy(err_msg, pre, n);
     err_len += n;
     err_msg[err_len] = '\0';
+}
+
+/* ---- agreement across ranks (agree.h) ----------------------------------------------------- */
+
+gmr_err gmr__agree(MPI_Comm comm, gmr_err local)
+{
+    gmr_err err = GMR_OK;
+    int in[2], res[2], rank;
+    char why[512];
+    GMR_CALL_MPI(MPI_Comm_rank(comm, &rank));
+    in[0] = local;
+    in[1] = rank; /* MAXLOC keeps the lowest rank among equal codes */
+    GMR_CALL_MPI(MPI_Allreduce(in, res, 1, MPI_2INT, MPI_MAXLOC, comm));
+    if (res[0] == GMR_OK) return GMR_OK;
+    /* the reporting rank's reason, first line, goes to everyone (only on failure) */
+    if (rank == res[1]) snprintf(why, sizeof why, "%.*s", (int)strcspn(gmr_err_message(), "\n"), gmr_err_message());
+    GMR_CALL_MPI(MPI_Bcast(why, sizeof why, MPI_CHAR, res[1], comm));
+    if (local != GMR_OK) {
+        /* several ranks failed: the lowest with the worst code reports, the others keep quiet;
+         * all return the worst code so every rank exits alike */
+        if (res[1] != rank) gmr__err_mark_remote();
+        return res[0];
+    }
+    err = GMR_ERROR(res[0], "failed on rank %d: %s", res[1], why);
+    gmr__err_mark_remote();
+    return err;
+out:
+    return err;
 }

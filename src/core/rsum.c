@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched/sched.h"
+#include "core/agree.h"
 
 #define TAG_ROWS 7301
 #define TAG_PIECE 7302

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "../core/agree.h"
 #include "../topo/topo.h"
 #include "gridmr/err.h"
 
@@ -72,9 +73,5 @@ gmr_err gmr__sched_run(const gmr__topo *topo, const gmr__wave *w, gmr__sched **h
 /* Not collective: HQ serves pending requests; a no-op elsewhere. */
 gmr_err gmr__sched_poll(gmr__sched *s);
 
-/* Collective on comm: every rank gets the largest error code (and the lowest rank that has
- * it); ranks that did not fail get that code with the message "failed on rank R: <its reason>" and
- * gmr_err_is_remote() true. */
-gmr_err gmr__agree(MPI_Comm comm, gmr_err local);
 
 #endif
